@@ -1,0 +1,198 @@
+//! Configuration: the TOML file, `PADDOCK_*` environment variables and flags, resolved into
+//! validated [`Settings`]. Precedence: flag > environment > file > default.
+
+mod cli;
+pub mod paths;
+mod raw;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+pub use cli::{normalize_llama_args, ServeArgs};
+pub use raw::{RawEngine, RawModel, RawServer, RawSettings};
+
+use crate::engine::{EngineSpec, FlashAttn, KvType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Resolved settings for `paddock serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub api_key: Option<String>,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+    pub model_path: PathBuf,
+    pub aliases: Vec<String>,
+    pub engine: EngineSpec,
+}
+
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl Settings {
+    /// Reads the config file (the given one, else the default one if it exists) and applies
+    /// the command line over it.
+    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => match paths::config_file().filter(|p| p.is_file()) {
+                Some(path) => read_file(&path)?,
+                None => RawSettings::default(),
+            },
+        };
+        Self::resolve(file.merge(args.to_raw()))
+    }
+
+    /// Fills defaults and checks every value; errors name the setting and say what is allowed.
+    pub fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let host = raw.server.host.unwrap_or_else(|| "127.0.0.1".into());
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| invalid(format!("host must be an IP address such as 127.0.0.1 or 0.0.0.0, not {host:?}")))?;
+        let api_key = raw.server.api_key.filter(|k| !k.is_empty());
+        if !ip.is_loopback() && api_key.is_none() && !raw.server.allow_lan_without_key.unwrap_or(false) {
+            return Err(invalid(format!(
+                "binding to {ip} exposes the server to the network: set an API key (--api-key or \
+                 PADDOCK_API_KEY), or pass --allow-lan-without-key to serve without one"
+            )));
+        }
+        let model_path = raw
+            .model
+            .path
+            .ok_or_else(|| invalid("no model: pass --model FILE.gguf or set [model] path in the config file".into()))?;
+        let e = raw.engine;
+        let parallel = e.parallel.unwrap_or(2);
+        if !(1..=256).contains(&parallel) {
+            return Err(invalid(format!("parallel must be 1 to 256, not {parallel}")));
+        }
+        let batch = e.batch_size.unwrap_or(2048);
+        let ubatch = e.ubatch_size.unwrap_or(512);
+        if batch < parallel || ubatch == 0 {
+            return Err(invalid(format!(
+                "batch-size ({batch}) must be at least parallel ({parallel}) and ubatch-size above 0"
+            )));
+        }
+        let threads = e.threads.unwrap_or_else(default_threads);
+        if threads < 1 {
+            return Err(invalid(format!("threads must be 1 or more, not {threads}")));
+        }
+        let flash_attn: FlashAttn = e.flash_attn.as_deref().unwrap_or("auto").parse().map_err(invalid)?;
+        let cache_type_k: KvType = e.cache_type_k.as_deref().unwrap_or("f16").parse().map_err(invalid)?;
+        let cache_type_v: KvType = e.cache_type_v.as_deref().unwrap_or("f16").parse().map_err(invalid)?;
+        if cache_type_v.is_quantized() && flash_attn == FlashAttn::Off {
+            return Err(invalid(format!(
+                "cache-type-v {cache_type_v} needs flash attention: use --flash-attn on or auto"
+            )));
+        }
+        Ok(Settings {
+            listen: SocketAddr::new(ip, raw.server.port.unwrap_or(DEFAULT_PORT)),
+            api_key,
+            max_body_bytes: raw.server.max_body_mib.unwrap_or(32) as usize * 1024 * 1024,
+            shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
+            aliases: raw.model.alias.unwrap_or_default(),
+            engine: EngineSpec {
+                model_path: model_path.clone(),
+                n_ctx: e.ctx_size.unwrap_or(4096),
+                n_parallel: parallel,
+                n_threads: threads,
+                n_threads_batch: e.threads_batch.unwrap_or(threads),
+                n_batch: batch,
+                n_ubatch: ubatch,
+                n_gpu_layers: e.n_gpu_layers.unwrap_or(99),
+                flash_attn,
+                cache_type_k,
+                cache_type_v,
+                mlock: e.mlock.unwrap_or(false),
+                context_shift: e.context_shift.unwrap_or(false),
+                max_queue: e.max_queue.unwrap_or(64),
+            },
+            model_path,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<RawSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Physical cores, as llama.cpp's own tools default to; hyperthreads slow matrix code down.
+fn default_threads() -> i32 {
+    let cores = sysinfo::System::physical_core_count()
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(4);
+    i32::try_from(cores).unwrap_or(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_model(mut raw: RawSettings) -> RawSettings {
+        raw.model.path.get_or_insert_with(|| "m.gguf".into());
+        raw
+    }
+
+    #[test]
+    fn defaults_are_llama_server_like_and_loopback() {
+        let s = Settings::resolve(with_model(RawSettings::default())).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.engine.n_parallel, 2);
+        assert_eq!(s.engine.n_ctx, 4096);
+        assert_eq!(s.engine.flash_attn, FlashAttn::Auto);
+    }
+
+    #[test]
+    fn lan_needs_a_key_unless_the_user_opts_out() {
+        let mut raw = with_model(RawSettings::default());
+        raw.server.host = Some("0.0.0.0".into());
+        let err = Settings::resolve(raw.clone()).unwrap_err().to_string();
+        assert!(err.contains("API key"), "{err}");
+        raw.server.api_key = Some("k".into());
+        assert!(Settings::resolve(raw.clone()).is_ok());
+        raw.server.api_key = None;
+        raw.server.allow_lan_without_key = Some(true);
+        assert!(Settings::resolve(raw).is_ok());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: RawSettings = toml::from_str("[server]\nport = 9000\n[engine]\nparallel = 4\nctx_size = 8192\n").unwrap();
+        let args = ServeArgs { parallel: Some(3), model: Some("x.gguf".into()), ..Default::default() };
+        let s = Settings::resolve(file.merge(args.to_raw())).unwrap();
+        assert_eq!((s.listen.port(), s.engine.n_parallel, s.engine.n_ctx), (9000, 3, 8192));
+    }
+
+    #[test]
+    fn llama_server_one_dash_flags_are_understood() {
+        let args = normalize_llama_args(["paddock", "-ngl", "99", "-np", "2", "-c", "8192"].map(String::from));
+        assert_eq!(args, ["paddock", "--n-gpu-layers", "99", "--parallel", "2", "-c", "8192"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_the_setting_named() {
+        assert!(toml::from_str::<RawSettings>("[engine]\nctx = 1\n").is_err());
+        let mut raw = with_model(RawSettings::default());
+        raw.engine.cache_type_v = Some("q8_0".into());
+        raw.engine.flash_attn = Some("off".into());
+        assert!(Settings::resolve(raw).unwrap_err().to_string().contains("flash attention"));
+        let mut raw = with_model(RawSettings::default());
+        raw.engine.cache_type_k = Some("q9".into());
+        assert!(Settings::resolve(raw).unwrap_err().to_string().contains("cache type"));
+    }
+}

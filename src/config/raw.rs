@@ -1,0 +1,78 @@
+//! Settings as given, before defaults and validation: the TOML file and the command line each
+//! produce a `RawSettings` with every field optional; the command line's win where both set one.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The config file's schema (`paddock.toml`). Sections group settings by what they configure;
+/// per-model overrides will live in `[models.<id>]` tables beside `[engine]`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub model: RawModel,
+    #[serde(default)]
+    pub engine: RawEngine,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// Required to bind beyond loopback (unless `allow_lan_without_key`).
+    pub api_key: Option<String>,
+    /// Serve the LAN without an API key. Anyone on the network can use the server.
+    pub allow_lan_without_key: Option<bool>,
+    /// Largest request body accepted, in MiB.
+    pub max_body_mib: Option<u32>,
+    /// Seconds to let open streams finish after SIGTERM/Ctrl-C before exiting anyway.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// GGUF file to serve.
+    pub path: Option<PathBuf>,
+    /// Extra names clients may use for it (the file stem is always accepted).
+    pub alias: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEngine {
+    pub ctx_size: Option<u32>,
+    pub parallel: Option<u32>,
+    pub threads: Option<i32>,
+    pub threads_batch: Option<i32>,
+    pub batch_size: Option<u32>,
+    pub ubatch_size: Option<u32>,
+    pub n_gpu_layers: Option<u32>,
+    pub flash_attn: Option<String>,
+    pub cache_type_k: Option<String>,
+    pub cache_type_v: Option<String>,
+    pub mlock: Option<bool>,
+    pub context_shift: Option<bool>,
+    pub max_queue: Option<usize>,
+}
+
+/// `a.or(b)` field by field: values in `over` replace those in `base`.
+macro_rules! merge_fields {
+    ($base:expr, $over:expr; $($field:ident),*) => {
+        $( if $over.$field.is_some() { $base.$field = $over.$field; } )*
+    };
+}
+
+impl RawSettings {
+    pub fn merge(mut self, over: RawSettings) -> RawSettings {
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs);
+        merge_fields!(self.model, over.model; path, alias);
+        merge_fields!(self.engine, over.engine; ctx_size, parallel, threads, threads_batch, batch_size,
+            ubatch_size, n_gpu_layers, flash_attn, cache_type_k, cache_type_v, mlock, context_shift, max_queue);
+        self
+    }
+}

@@ -1,0 +1,256 @@
+//! The engine owns llama.cpp. One dedicated OS thread per loaded model holds the model's
+//! context (llama contexts are not `Send`) and runs the scheduler loop over N slots with
+//! continuous batching and per-slot prefix reuse. The rest of Paddock talks to it only through
+//! [`EngineHandle`]: `submit` a [`Request`], read [`Event`]s from the returned receiver, drop
+//! the receiver to cancel. Knows nothing of HTTP or JSON.
+
+mod error;
+mod output;
+mod sampling;
+mod scheduler;
+mod slot;
+mod spec;
+mod types;
+pub mod probe;
+mod worker;
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, OnceLock};
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+pub use error::EngineError;
+pub use sampling::SamplingParams;
+pub use spec::{EngineSpec, FlashAttn, KvType};
+pub use types::{Candidate, Completion, Event, FinishReason, ModelInfo, Request, Timings, TokenDelta, TokenId, TokenLogprob, Usage};
+
+pub use slot::SlotStatus;
+use worker::{Command, Submission, Worker, WorkerConfig};
+
+/// llama.cpp's backend is process-wide and may be initialised once.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    if let Some(b) = BACKEND.get() {
+        return Ok(b);
+    }
+    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+    let b = LlamaBackend::init().map_err(|e| EngineError::Context(e.to_string()))?;
+    Ok(BACKEND.get_or_init(|| b))
+}
+
+/// A cheap, cloneable handle to one loaded model and its engine thread. When the last handle
+/// is dropped the thread finishes the work it has and exits, freeing the model.
+#[derive(Clone)]
+pub struct EngineHandle {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    model: Arc<LlamaModel>,
+    info: ModelInfo,
+    inbox: Sender<Command>,
+    queued: Arc<AtomicUsize>,
+    max_queue: usize,
+}
+
+impl EngineHandle {
+    /// Loads the model and starts its engine thread. Blocks until the model and context are
+    /// ready (seconds for large models: call from a blocking task) and returns their facts,
+    /// or the load error; never a silently dead thread.
+    pub fn spawn(spec: EngineSpec) -> Result<Self, EngineError> {
+        let backend = backend()?;
+        if !spec.model_path.is_file() {
+            return Err(EngineError::Load {
+                path: spec.model_path.clone(),
+                reason: "no such file".into(),
+            });
+        }
+        if spec.mlock && !backend.supports_mlock() {
+            tracing::warn!("--mlock requested but this build cannot lock memory; the model may be paged out");
+        }
+        let params = LlamaModelParams::default()
+            .with_n_gpu_layers(spec.n_gpu_layers)
+            .with_use_mlock(spec.mlock);
+        let model = LlamaModel::load_from_file(backend, &spec.model_path, &params).map_err(|e| EngineError::Load {
+            path: spec.model_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let model = Arc::new(model);
+        let n_ctx = if spec.n_ctx == 0 { model.n_ctx_train() } else { spec.n_ctx };
+        let info = model_info(&model, n_ctx, spec.n_parallel);
+        let swa_window = meta_u32(&model, &format!("{}.attention.sliding_window", info.architecture));
+
+        let queued = Arc::new(AtomicUsize::new(0));
+        let (inbox, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), EngineError>>();
+        let thread_model = Arc::clone(&model);
+        let thread_queued = Arc::clone(&queued);
+        let n_batch = spec.n_batch.max(spec.n_parallel);
+        let ctx_params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(spec.n_ubatch.min(n_batch))
+            .with_n_seq_max(spec.n_parallel)
+            // Unified KV: one pool of n_ctx cells that any slot may fill up to n_ctx on its own,
+            // as llama-server does; Paddock's scheduler keeps the sum within the pool.
+            .with_kv_unified(true)
+            .with_n_threads(spec.n_threads)
+            .with_n_threads_batch(spec.n_threads_batch)
+            .with_flash_attention_policy(match spec.flash_attn {
+                FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+                FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            })
+            .with_type_k(spec.cache_type_k.to_llama())
+            .with_type_v(spec.cache_type_v.to_llama());
+        let config = WorkerConfig {
+            n_ctx,
+            n_batch,
+            context_shift: spec.context_shift,
+            swa_window,
+        };
+        let n_parallel = spec.n_parallel;
+        std::thread::Builder::new()
+            .name(format!("engine:{}", model_id(&spec.model_path)))
+            .spawn(move || {
+                let ctx = match thread_model.new_context(backend, ctx_params) {
+                    Ok(ctx) => ctx,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(EngineError::Context(e.to_string())));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                Worker::new(&thread_model, ctx, config, n_parallel, thread_queued).run(rx);
+            })
+            .map_err(|e| EngineError::Context(e.to_string()))?;
+        ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        tracing::info!(
+            model = %spec.model_path.display(),
+            n_ctx,
+            n_parallel,
+            trained = info.n_ctx_train,
+            "model loaded"
+        );
+        if n_ctx > info.n_ctx_train {
+            tracing::warn!(n_ctx, trained = info.n_ctx_train, "context is larger than the model was trained for; quality may drop past the trained length");
+        }
+        Ok(Self {
+            inner: Arc::new(Shared {
+                model,
+                info,
+                inbox,
+                queued,
+                max_queue: spec.max_queue,
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    /// Tokenizes text, parsing special-token text (e.g. `<|im_start|>`) as the special tokens.
+    /// `add_special` adds BOS/EOS where the model wants them.
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<TokenId> {
+        self.inner
+            .model
+            .vocab()
+            .tokenize(text.as_bytes(), add_special, true)
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    }
+
+    /// Every slot's state, answered by the engine thread between two steps (so at most one
+    /// decode step late). Blocking: call from a blocking task.
+    pub fn slots(&self) -> Result<Vec<SlotStatus>, EngineError> {
+        let (reply, rx) = mpsc::channel();
+        self.inner.inbox.send(Command::Status(reply)).map_err(|_| EngineError::Stopped)?;
+        rx.recv().map_err(|_| EngineError::Stopped)
+    }
+
+    /// Queues a request. Checks everything llama.cpp would assert on first, so a bad request
+    /// is an error here and never reaches the engine thread.
+    pub fn submit(&self, request: Request) -> Result<UnboundedReceiver<Event>, EngineError> {
+        let info = &self.inner.info;
+        if request.prompt.is_empty() {
+            return Err(EngineError::InvalidRequest {
+                param: "prompt",
+                message: "the prompt is empty".into(),
+            });
+        }
+        if let Some(bad) = request.prompt.iter().find(|t| !(0..info.n_vocab).contains(*t)) {
+            return Err(EngineError::InvalidRequest {
+                param: "prompt",
+                message: format!("token id {bad} is not in the vocabulary (0..{})", info.n_vocab),
+            });
+        }
+        if request.prompt.len() >= info.n_ctx as usize {
+            return Err(EngineError::ContextExceeded {
+                prompt: u32::try_from(request.prompt.len()).unwrap_or(u32::MAX),
+                context: info.n_ctx,
+            });
+        }
+        request.sampling.validate(info.n_vocab)?;
+        let mut request = request;
+        if request.ignore_eos {
+            // Mask every end-of-generation token, as llama-server does for ignore_eos.
+            let vocab = self.inner.model.vocab();
+            let eog = (0..info.n_vocab).filter(|&t| vocab.is_eog(LlamaToken(t)));
+            request.sampling.logit_bias.extend(eog.map(|t| (t, f32::NEG_INFINITY)));
+        }
+        let queued = self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        if queued >= self.inner.max_queue {
+            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(EngineError::Busy { queued });
+        }
+        let (events, rx) = unbounded_channel();
+        self.inner.inbox.send(Command::Submit(Submission { request, events })).map_err(|_| {
+            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+            EngineError::Stopped
+        })?;
+        Ok(rx)
+    }
+}
+
+/// The name a model file is served under by default: its file name without `.gguf`.
+pub fn model_id(path: &std::path::Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.strip_suffix(".gguf").unwrap_or(&name).to_string()
+}
+
+fn meta_u32(model: &LlamaModel, key: &str) -> u32 {
+    model.meta_val_str(key).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
+    let vocab = model.vocab();
+    let text = |t: LlamaToken| {
+        if t.0 < 0 {
+            return String::new();
+        }
+        String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
+    };
+    ModelInfo {
+        architecture: model.meta_val_str("general.architecture").unwrap_or_default(),
+        n_ctx_train: model.n_ctx_train(),
+        n_ctx,
+        n_parallel,
+        n_vocab: model.n_vocab(),
+        n_params: model.n_params(),
+        size_bytes: model.size(),
+        chat_template: model.meta_val_str("tokenizer.chat_template").ok(),
+        bos_text: text(vocab.bos()),
+        eos_text: text(vocab.eos()),
+        add_bos: vocab.should_add_bos(),
+        add_eos: vocab.should_add_eos(),
+    }
+}

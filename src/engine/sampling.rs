@@ -1,0 +1,194 @@
+//! Sampling parameters and the llama.cpp sampler chain built from them.
+
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
+use llama_cpp_2::token::LlamaToken;
+
+use super::error::EngineError;
+use super::types::TokenId;
+
+/// How to pick each next token. Defaults are llama-server's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 (or below) = greedy: always the most likely token, deterministic.
+    pub temperature: f32,
+    /// 0 = disabled.
+    pub top_k: i32,
+    /// 1.0 = disabled.
+    pub top_p: f32,
+    /// 0.0 = disabled.
+    pub min_p: f32,
+    /// Locally typical sampling; 1.0 = disabled.
+    pub typical_p: f32,
+    /// 1.0 = disabled.
+    pub repeat_penalty: f32,
+    /// How many recent tokens the penalties look at.
+    pub repeat_last_n: i32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    /// `None` = a fresh random seed per request.
+    pub seed: Option<u32>,
+    /// Added to the logits of these tokens; `f32::NEG_INFINITY` bans a token.
+    pub logit_bias: Vec<(TokenId, f32)>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            typical_p: 1.0,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: None,
+            logit_bias: Vec::new(),
+        }
+    }
+}
+
+impl SamplingParams {
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0
+    }
+
+    fn has_penalties(&self) -> bool {
+        self.repeat_last_n != 0
+            && (self.repeat_penalty != 1.0
+                || self.presence_penalty != 0.0
+                || self.frequency_penalty != 0.0)
+    }
+
+    /// Checks values llama.cpp would assert on or misbehave with. Called before a request
+    /// reaches the engine thread, so a bad value is a 400 and never an abort.
+    pub fn validate(&self, n_vocab: i32) -> Result<(), EngineError> {
+        let bad = |param, message: &str| {
+            Err(EngineError::InvalidRequest {
+                param,
+                message: message.to_string(),
+            })
+        };
+        if !self.temperature.is_finite() {
+            return bad("temperature", "must be a finite number");
+        }
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return bad("top_p", "must be between 0 and 1");
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad("min_p", "must be between 0 and 1");
+        }
+        if !(0.0..=1.0).contains(&self.typical_p) {
+            return bad("typical_p", "must be between 0 and 1");
+        }
+        if self.top_k < 0 {
+            return bad("top_k", "must be 0 (disabled) or more");
+        }
+        if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
+            return bad("repeat_penalty", "must be a number above 0");
+        }
+        if self.repeat_last_n < -1 {
+            return bad("repeat_last_n", "must be -1 (whole context), 0 or more");
+        }
+        if !(-2.0..=2.0).contains(&self.presence_penalty) {
+            return bad("presence_penalty", "must be between -2 and 2");
+        }
+        if !(-2.0..=2.0).contains(&self.frequency_penalty) {
+            return bad("frequency_penalty", "must be between -2 and 2");
+        }
+        for &(token, bias) in &self.logit_bias {
+            if !(0..n_vocab).contains(&token) {
+                return Err(EngineError::InvalidRequest {
+                    param: "logit_bias",
+                    message: format!("token id {token} is not in the vocabulary (0..{n_vocab})"),
+                });
+            }
+            if bias.is_nan() {
+                return bad("logit_bias", "biases must be numbers");
+            }
+        }
+        Ok(())
+    }
+
+    /// The chain llama-server builds, in its order: bias, penalties, top-k, typical, top-p,
+    /// min-p, temperature, then a random draw (or greedy). Engine thread only.
+    pub(super) fn build_chain(&self, n_vocab: i32, n_ctx: u32) -> LlamaSampler {
+        let mut chain = Vec::new();
+        if !self.logit_bias.is_empty() {
+            let biases: Vec<_> = self
+                .logit_bias
+                .iter()
+                .map(|&(token, bias)| LlamaLogitBias::new(LlamaToken(token), bias))
+                .collect();
+            chain.push(LlamaSampler::logit_bias(n_vocab, &biases));
+        }
+        if self.has_penalties() {
+            // -1 means "the whole context", as in llama-server.
+            let last_n = if self.repeat_last_n < 0 {
+                i32::try_from(n_ctx).unwrap_or(i32::MAX)
+            } else {
+                self.repeat_last_n
+            };
+            chain.push(LlamaSampler::penalties(
+                n_vocab,
+                last_n,
+                self.repeat_penalty,
+                self.frequency_penalty,
+                self.presence_penalty,
+            ));
+        }
+        if self.is_greedy() {
+            chain.push(LlamaSampler::greedy());
+        } else {
+            if self.top_k > 0 {
+                chain.push(LlamaSampler::top_k(self.top_k));
+            }
+            if self.typical_p < 1.0 {
+                chain.push(LlamaSampler::typical(self.typical_p, 1));
+            }
+            if self.top_p < 1.0 {
+                chain.push(LlamaSampler::top_p(self.top_p, 1));
+            }
+            if self.min_p > 0.0 {
+                chain.push(LlamaSampler::min_p(self.min_p, 1));
+            }
+            chain.push(LlamaSampler::temp(self.temperature));
+            chain.push(LlamaSampler::dist(self.seed.unwrap_or_else(rand::random)));
+        }
+        LlamaSampler::chain_simple(chain)
+    }
+
+    /// Whether the chain needs to see the prompt (penalties count prompt tokens, as llama-server).
+    pub(super) fn wants_prompt(&self) -> bool {
+        self.has_penalties()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_not_greedy() {
+        let p = SamplingParams::default();
+        assert!(p.validate(100).is_ok());
+        assert!(!p.is_greedy());
+    }
+
+    #[test]
+    fn rejects_values_llama_cpp_cannot_take() {
+        let bad = [
+            SamplingParams { top_p: 1.5, ..Default::default() },
+            SamplingParams { temperature: f32::NAN, ..Default::default() },
+            SamplingParams { top_k: -1, ..Default::default() },
+            SamplingParams { repeat_penalty: 0.0, ..Default::default() },
+            SamplingParams { logit_bias: vec![(100, 1.0)], ..Default::default() },
+            SamplingParams { logit_bias: vec![(-1, 1.0)], ..Default::default() },
+        ];
+        for p in bad {
+            assert!(p.validate(100).is_err(), "{p:?} should be refused");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! What to load and how: the llama.cpp model and context parameters of one engine.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Everything `EngineHandle::spawn` needs. Built from `config::Settings` by the caller.
+#[derive(Debug, Clone)]
+pub struct EngineSpec {
+    pub model_path: PathBuf,
+    /// Total context in tokens, shared by all slots (unified KV cache); 0 = the trained size.
+    pub n_ctx: u32,
+    /// Number of slots (concurrent sequences).
+    pub n_parallel: u32,
+    /// Threads for generation and for prompt processing.
+    pub n_threads: i32,
+    pub n_threads_batch: i32,
+    /// Logical batch: most tokens one decode step takes. Physical micro-batch below it.
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    /// Layers offloaded to the GPU (Metal/CUDA); ignored by CPU builds.
+    pub n_gpu_layers: u32,
+    pub flash_attn: FlashAttn,
+    pub cache_type_k: KvType,
+    pub cache_type_v: KvType,
+    pub mlock: bool,
+    /// Drop the older half of a full slot instead of ending with `length` (off by default).
+    pub context_shift: bool,
+    /// Most requests that may wait for a free slot before new ones are refused as busy.
+    pub max_queue: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashAttn {
+    On,
+    Off,
+    /// llama.cpp decides per backend and model.
+    Auto,
+}
+
+impl FromStr for FlashAttn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" | "1" | "true" => Ok(Self::On),
+            "off" | "0" | "false" => Ok(Self::Off),
+            "auto" => Ok(Self::Auto),
+            _ => Err(format!("flash attention must be on, off or auto, not {s:?}")),
+        }
+    }
+}
+
+/// KV cache element types llama-server accepts for `--cache-type-k/-v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvType {
+    F32,
+    F16,
+    Bf16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Iq4Nl,
+    Q5_0,
+    Q5_1,
+}
+
+impl KvType {
+    pub const NAMES: [&'static str; 9] = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"];
+
+    /// Quantized V caches need flash attention in llama.cpp.
+    pub fn is_quantized(self) -> bool {
+        !matches!(self, Self::F32 | Self::F16 | Self::Bf16)
+    }
+
+    pub(super) fn to_llama(self) -> llama_cpp_2::context::params::KvCacheType {
+        use llama_cpp_2::context::params::KvCacheType as K;
+        match self {
+            Self::F32 => K::F32,
+            Self::F16 => K::F16,
+            Self::Bf16 => K::BF16,
+            Self::Q8_0 => K::Q8_0,
+            Self::Q4_0 => K::Q4_0,
+            Self::Q4_1 => K::Q4_1,
+            Self::Iq4Nl => K::IQ4_NL,
+            Self::Q5_0 => K::Q5_0,
+            Self::Q5_1 => K::Q5_1,
+        }
+    }
+}
+
+impl FromStr for KvType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let all = [Self::F32, Self::F16, Self::Bf16, Self::Q8_0, Self::Q4_0, Self::Q4_1, Self::Iq4Nl, Self::Q5_0, Self::Q5_1];
+        Self::NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(s))
+            .map(|i| all[i])
+            .ok_or_else(|| format!("cache type must be one of {}, not {s:?}", Self::NAMES.join(", ")))
+    }
+}
+
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all = [Self::F32, Self::F16, Self::Bf16, Self::Q8_0, Self::Q4_0, Self::Q4_1, Self::Iq4Nl, Self::Q5_0, Self::Q5_1];
+        let i = all.iter().position(|k| k == self).unwrap_or(1);
+        f.write_str(Self::NAMES[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_types_round_trip_through_their_names() {
+        for name in KvType::NAMES {
+            assert_eq!(name.parse::<KvType>().unwrap().to_string(), name);
+        }
+        assert!("q9_9".parse::<KvType>().is_err());
+    }
+
+    #[test]
+    fn flash_attn_accepts_llama_server_spellings() {
+        assert_eq!("1".parse::<FlashAttn>().unwrap(), FlashAttn::On);
+        assert_eq!("auto".parse::<FlashAttn>().unwrap(), FlashAttn::Auto);
+        assert!("maybe".parse::<FlashAttn>().is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! Plain types the engine speaks: what goes in (`Request`), what comes out (`Event`).
+//! Nothing here knows HTTP or JSON; the server converts its wire types into these.
+
+use std::time::Duration;
+
+use super::error::EngineError;
+use super::sampling::SamplingParams;
+
+/// A token id in the model's vocabulary (llama.cpp's `llama_token`).
+pub type TokenId = i32;
+
+/// One generation request: a tokenized prompt plus how to sample and when to stop.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Prompt tokens, special tokens included. Never empty.
+    pub prompt: Vec<TokenId>,
+    pub sampling: SamplingParams,
+    /// Upper bound on generated tokens; `None` = until end of generation or of the context.
+    pub max_tokens: Option<u32>,
+    /// Generation ends before the first occurrence of any of these strings (not included).
+    pub stop: Vec<String>,
+    /// `Some(n)`: report the chosen token's log-probability and the `n` most likely alternatives.
+    pub logprobs: Option<u8>,
+    /// Keep generating past end-of-generation tokens (they are masked out); for benchmarks.
+    pub ignore_eos: bool,
+    /// The request's tracing span; the engine thread enters it so slot logs name the request.
+    pub span: tracing::Span,
+}
+
+/// What the engine sends back for a request, in order: any number of `Token`s, then exactly
+/// one `Done` or `Error`.
+#[derive(Debug)]
+pub enum Event {
+    Token(TokenDelta),
+    Done(Completion),
+    Error(EngineError),
+}
+
+/// Text produced by one sampled token. `text` may be empty: bytes of a character split across
+/// tokens, or text held back because it may be the start of a stop string, arrive later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenDelta {
+    pub text: String,
+    pub logprob: Option<TokenLogprob>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: Candidate,
+    /// Most likely tokens at this position, best first (`Request::logprobs` of them).
+    pub top: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: TokenId,
+    /// The token's raw bytes; not always valid UTF-8 on its own.
+    pub bytes: Vec<u8>,
+    /// Natural log of the probability under the model's raw distribution (before sampling).
+    pub logprob: f32,
+}
+
+/// Why generation ended, as OpenAI names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` reached, or the context is full.
+    Length,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    /// Prompt tokens whose KV cache was reused from an earlier request (not decoded again).
+    pub cached_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Prompt tokens actually decoded (prompt minus cached) and the time that took.
+    pub prompt_decoded: u32,
+    pub prompt_time: Duration,
+    /// Time from the first generated token to the last.
+    pub generation_time: Duration,
+}
+
+impl Timings {
+    pub fn prompt_tokens_per_second(&self) -> f64 {
+        per_second(self.prompt_decoded, self.prompt_time)
+    }
+
+    /// Decode speed over `generated` tokens; the first token comes from the prompt's last batch,
+    /// so it is not counted against `generation_time`.
+    pub fn generation_tokens_per_second(&self, generated: u32) -> f64 {
+        per_second(generated.saturating_sub(1), self.generation_time)
+    }
+}
+
+fn per_second(tokens: u32, time: Duration) -> f64 {
+    if time.is_zero() {
+        0.0
+    } else {
+        f64::from(tokens) / time.as_secs_f64()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub finish_reason: FinishReason,
+    pub usage: Usage,
+    pub timings: Timings,
+}
+
+/// Facts about a loaded model that the server needs (templates, limits, listing).
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub architecture: String,
+    /// Context size the model was trained with.
+    pub n_ctx_train: u32,
+    /// Context size of the loaded context: shared by all slots (unified KV cache).
+    pub n_ctx: u32,
+    pub n_parallel: u32,
+    pub n_vocab: i32,
+    pub n_params: u64,
+    pub size_bytes: u64,
+    /// The GGUF's `tokenizer.chat_template`, if it has one.
+    pub chat_template: Option<String>,
+    pub bos_text: String,
+    pub eos_text: String,
+    /// Whether tokenizing a prompt adds BOS/EOS itself (so a template's own must be stripped).
+    pub add_bos: bool,
+    pub add_eos: bool,
+}

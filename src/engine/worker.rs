@@ -1,0 +1,410 @@
+//! The engine thread: owns the llama.cpp context and runs the scheduling loop. Each step admits
+//! waiting requests to free slots, fills one batch (one token for every generating slot, then
+//! prompt chunks up to `n_batch`), decodes it once, and samples for every slot that needs a token.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::DecodeError;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::error::EngineError;
+use super::output::Output;
+use super::scheduler::{caches_to_evict, choose_slot, common_prefix, IdleSlot};
+use super::slot::{Job, Slot, SlotState, SlotStatus};
+use super::types::{Candidate, Event, FinishReason, Request, TokenDelta, TokenId, TokenLogprob};
+
+/// What the handle sends to the engine thread.
+pub enum Command {
+    Submit(Submission),
+    /// Report every slot's state (answered between steps).
+    Status(std::sync::mpsc::Sender<Vec<SlotStatus>>),
+}
+
+/// A request on its way to a slot.
+pub struct Submission {
+    pub request: Request,
+    pub events: UnboundedSender<Event>,
+}
+
+/// Engine-thread settings that are not llama.cpp context parameters.
+pub struct WorkerConfig {
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub context_shift: bool,
+    /// Sliding-window size of SWA layers (0 = none): limits how far a cached prefix can be cut.
+    pub swa_window: u32,
+}
+
+pub struct Worker<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    config: WorkerConfig,
+    slots: Vec<Slot>,
+    queue: VecDeque<Submission>,
+    /// Shared with the handle: requests submitted but not yet in a slot (for the queue bound).
+    queued: Arc<AtomicUsize>,
+    batch: LlamaBatch<'static>,
+    clock: u64,
+}
+
+impl<'m> Worker<'m> {
+    pub fn new(model: &'m LlamaModel, ctx: LlamaContext<'m>, config: WorkerConfig, n_slots: u32, queued: Arc<AtomicUsize>) -> Self {
+        let batch_capacity = config.n_batch as usize + n_slots as usize;
+        Self {
+            model,
+            ctx,
+            slots: (0..n_slots as i32).map(Slot::new).collect(),
+            queue: VecDeque::new(),
+            queued,
+            batch: LlamaBatch::new(batch_capacity, 1),
+            clock: 0,
+            config,
+        }
+    }
+
+    /// Runs until every `EngineHandle` is dropped and all work is done.
+    pub fn run(mut self, inbox: Receiver<Command>) {
+        let mut open = true;
+        loop {
+            let busy = !self.queue.is_empty() || self.slots.iter().any(|s| !s.is_idle());
+            if !busy {
+                if !open {
+                    return;
+                }
+                // Nothing to do: block until a request arrives.
+                match inbox.recv() {
+                    Ok(command) => self.handle(command),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match inbox.try_recv() {
+                    Ok(command) => self.handle(command),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            self.step();
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Submit(sub) => self.queue.push_back(sub),
+            Command::Status(reply) => {
+                let _ = reply.send(self.slots.iter().map(Slot::status).collect());
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        self.clock += 1;
+        self.drop_cancelled();
+        self.admit();
+        self.fill_batch();
+        if self.batch.n_tokens() == 0 {
+            return;
+        }
+        match self.decode() {
+            Ok(()) => self.sample(),
+            Err(e) => self.fail_batch(&e),
+        }
+    }
+
+    fn drop_cancelled(&mut self) {
+        let before = self.queue.len();
+        self.queue.retain(|s| !s.events.is_closed());
+        self.queued.fetch_sub(before - self.queue.len(), Ordering::Relaxed);
+        for slot in &mut self.slots {
+            if slot.job.as_ref().is_some_and(Job::is_cancelled) {
+                tracing::info!(parent: &slot.job.as_ref().map(|j| j.request.span.clone()).unwrap_or_else(tracing::Span::none), slot = slot.seq, "client went away; slot freed");
+                slot.job = None;
+                slot.last_used = self.clock;
+            }
+        }
+    }
+
+    /// Moves waiting requests into idle slots, reusing the longest cached prefix.
+    fn admit(&mut self) {
+        while !self.queue.is_empty() {
+            let idle: Vec<IdleSlot<'_>> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_idle())
+                .map(|(index, s)| IdleSlot { index, cached: &s.cache, last_used: s.last_used })
+                .collect();
+            let Some(front) = self.queue.front() else { break };
+            let Some(index) = choose_slot(&idle, &front.request.prompt) else { break };
+            let Some(sub) = self.queue.pop_front() else { break };
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            let reused = self.reuse_prefix(index, &sub.request.prompt);
+            let mut sampler = sub.request.sampling.build_chain(self.model.n_vocab(), self.config.n_ctx);
+            if sub.request.sampling.wants_prompt() {
+                sampler.accept_many(sub.request.prompt.iter().map(|&t| LlamaToken(t)));
+            }
+            tracing::debug!(parent: &sub.request.span, slot = index, reused, prompt = sub.request.prompt.len(), "admitted");
+            let slot = &mut self.slots[index];
+            slot.last_used = self.clock;
+            slot.job = Some(Job::new(sub.request, sub.events, sampler, reused));
+        }
+    }
+
+    /// Keeps the slot's cached tokens shared with `prompt` and drops the rest from the KV cache.
+    /// Returns how many prompt tokens are reused. At least one prompt token is always decoded,
+    /// since sampling needs its logits.
+    fn reuse_prefix(&mut self, index: usize, prompt: &[TokenId]) -> usize {
+        let seq = self.slots[index].seq;
+        let cached = &self.slots[index].cache;
+        let mut keep = common_prefix(cached, prompt).min(prompt.len() - 1);
+        if keep < cached.len() && keep > 0 {
+            // A sliding-window cache only holds the last `window` positions; cutting it back
+            // further than that leaves holes, so the prompt is decoded from scratch instead.
+            let pos_min = self.ctx.kv_cache_seq_pos_min(seq).max(0) as usize;
+            let window = self.config.swa_window as usize;
+            if window > 0 && pos_min > keep.saturating_sub(window) {
+                keep = 0;
+            }
+        }
+        if keep < cached.len() {
+            let cut = u32::try_from(keep).ok();
+            // Recurrent models cannot drop a tail of their state: start over.
+            if keep == 0 || self.ctx.kv_cache_seq_rm(seq, cut, None).is_err() {
+                keep = 0;
+                let _ = self.ctx.kv_cache_seq_rm(seq, None, None);
+            }
+        }
+        self.slots[index].cache.truncate(keep);
+        keep
+    }
+
+    fn used_cells(&self) -> usize {
+        self.slots.iter().map(|s| s.cache.len()).sum()
+    }
+
+    /// Makes room for `need` more KV cells by dropping idle slots' caches, oldest first.
+    /// Returns how many cells are free afterwards.
+    fn make_room(&mut self, need: usize) -> usize {
+        let capacity = self.config.n_ctx as usize;
+        let used = self.used_cells();
+        if used + need > capacity {
+            let idle: Vec<IdleSlot<'_>> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_idle())
+                .map(|(index, s)| IdleSlot { index, cached: &s.cache, last_used: s.last_used })
+                .collect();
+            for index in caches_to_evict(&idle, used, need, capacity) {
+                let slot = &mut self.slots[index];
+                let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+                slot.cache.clear();
+            }
+        }
+        capacity.saturating_sub(self.used_cells())
+    }
+
+    /// One token for every generating slot first (so streams keep flowing), then prompt chunks
+    /// in admission order until the batch holds `n_batch` tokens.
+    fn fill_batch(&mut self) {
+        self.batch.clear();
+        for i in 0..self.slots.len() {
+            let Some(job) = &self.slots[i].job else { continue };
+            let SlotState::Generating { token } = job.state else { continue };
+            if self.slots[i].cache.len() >= self.config.n_ctx as usize && !self.shift_context(i) {
+                self.finish(i, FinishReason::Length);
+                continue;
+            }
+            if self.make_room(1) == 0 {
+                // The shared cache is full of other slots' work: this one ends here.
+                self.finish(i, FinishReason::Length);
+                continue;
+            }
+            let slot = &mut self.slots[i];
+            let pos = slot.cache.len() as i32;
+            let at = self.batch.n_tokens();
+            if self.batch.add(LlamaToken(token), pos, &[slot.seq], true).is_err() {
+                continue;
+            }
+            slot.cache.push(token);
+            if let Some(job) = slot.job.as_mut() {
+                job.logits_at = Some(at);
+            }
+        }
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
+        order.sort_by_key(|&i| self.slots[i].job.as_ref().map(|j| j.prompt_started));
+        for i in order {
+            let budget = (self.config.n_batch as usize).saturating_sub(self.batch.n_tokens() as usize);
+            if budget == 0 {
+                break;
+            }
+            let Some(job) = &self.slots[i].job else { continue };
+            let SlotState::Prompt { next } = job.state else { continue };
+            let wanted = (job.request.prompt.len() - next).min(budget);
+            // A prompt that cannot get cells now waits for other slots to finish.
+            let take = wanted.min(self.make_room(wanted));
+            if take == 0 {
+                continue;
+            }
+            let slot = &mut self.slots[i];
+            let Some(job) = slot.job.as_mut() else { continue };
+            let last = job.request.prompt.len() - 1;
+            for pos in next..next + take {
+                let token = job.request.prompt[pos];
+                let at = self.batch.n_tokens();
+                if self.batch.add(LlamaToken(token), pos as i32, &[slot.seq], pos == last).is_err() {
+                    break;
+                }
+                slot.cache.push(token);
+                if pos == last {
+                    job.logits_at = Some(at);
+                }
+            }
+            job.state = SlotState::Prompt { next: next + take };
+        }
+    }
+
+    /// Context shift (opt-in, as in llama-server): drops the older half of a full slot's
+    /// context after the first token so generation can go on. Returns false when off.
+    fn shift_context(&mut self, i: usize) -> bool {
+        if !self.config.context_shift {
+            return false;
+        }
+        let slot = &mut self.slots[i];
+        let n_keep = 1usize;
+        let n_past = slot.cache.len();
+        let n_discard = (n_past - n_keep) / 2;
+        let (keep, end) = (n_keep as u32, (n_keep + n_discard) as u32);
+        if self.ctx.kv_cache_seq_rm(slot.seq, Some(keep), Some(end)).is_err()
+            || self.ctx.kv_cache_seq_add(slot.seq, Some(end), Some(n_past as u32), -(n_discard as i32)).is_err()
+        {
+            return false;
+        }
+        slot.cache.drain(n_keep..n_keep + n_discard);
+        tracing::info!(slot = slot.seq, discarded = n_discard, "context shift");
+        true
+    }
+
+    fn decode(&mut self) -> Result<(), DecodeError> {
+        match self.ctx.decode(&mut self.batch) {
+            // No room in the KV cache despite our accounting (e.g. fragmentation): drop every
+            // idle cache and try once more.
+            Err(DecodeError::NoKvCacheSlot) => {
+                for slot in self.slots.iter_mut().filter(|s| s.is_idle()) {
+                    let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+                    slot.cache.clear();
+                }
+                self.ctx.decode(&mut self.batch)
+            }
+            other => other,
+        }
+    }
+
+    /// A failed decode leaves the batch's sequences in an unknown state: clear them and fail
+    /// their requests; the other slots and the server go on.
+    fn fail_batch(&mut self, e: &DecodeError) {
+        tracing::error!(error = %e, "decode failed");
+        for slot in &mut self.slots {
+            let in_batch = slot.job.as_ref().is_some_and(|j| j.logits_at.is_some() || matches!(j.state, SlotState::Prompt { .. }));
+            if !in_batch {
+                continue;
+            }
+            let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+            slot.cache.clear();
+            if let Some(job) = slot.job.take() {
+                let _ = job.events.send(Event::Error(EngineError::Decode(e.to_string())));
+            }
+        }
+    }
+
+    fn sample(&mut self) {
+        for i in 0..self.slots.len() {
+            let Some(job) = self.slots[i].job.as_mut() else { continue };
+            let Some(at) = job.logits_at.take() else { continue };
+            let now = Instant::now();
+            if job.first_token_at.is_none() {
+                job.timings.prompt_decoded = job.request.prompt.len() as u32 - job.cached_tokens;
+                job.timings.prompt_time = now - job.prompt_started;
+                job.first_token_at = Some(now);
+            }
+            let token = job.sampler.sample(&self.ctx, at);
+            let id = token.0;
+            // Sampling reads the logits without changing them.
+            let logprob = job.request.logprobs.map(|n| logprobs(self.model, self.ctx.get_logits_ith(at), id, n));
+            job.generated += 1;
+            let vocab = self.model.vocab();
+            if vocab.is_eog(token) && !job.request.ignore_eos {
+                if logprob.is_some() {
+                    job.send_text(TokenDelta { text: String::new(), logprob });
+                }
+                self.finish(i, FinishReason::Stop);
+                continue;
+            }
+            let piece = vocab.token_to_piece(token, false, None);
+            let stopped = match job.output.feed(&piece) {
+                Output::Text(text) => {
+                    job.send_text(TokenDelta { text, logprob });
+                    false
+                }
+                Output::Stopped(text) => {
+                    job.send_text(TokenDelta { text, logprob });
+                    true
+                }
+            };
+            if stopped {
+                self.finish(i, FinishReason::Stop);
+            } else if job.request.max_tokens.is_some_and(|max| job.generated >= max) {
+                self.finish(i, FinishReason::Length);
+            } else {
+                job.state = SlotState::Generating { token: id };
+            }
+        }
+    }
+
+    fn finish(&mut self, i: usize, reason: FinishReason) {
+        let slot = &mut self.slots[i];
+        slot.last_used = self.clock;
+        if let Some(job) = slot.job.take() {
+            job.finish(reason);
+        }
+    }
+}
+
+/// Log-probabilities from the raw logits (before sampling), as OpenAI reports them: the chosen
+/// token's and the top `n`.
+fn logprobs(model: &LlamaModel, logits: &[f32], chosen: TokenId, n: u8) -> TokenLogprob {
+    let log_z = log_sum_exp(logits);
+    let candidate = |id: usize| Candidate {
+        id: id as TokenId,
+        bytes: model.vocab().token_to_piece(LlamaToken(id as TokenId), false, None),
+        logprob: logits[id] - log_z,
+    };
+    let mut ids: Vec<usize> = (0..logits.len()).collect();
+    let n = usize::from(n).min(ids.len());
+    if n > 0 {
+        ids.select_nth_unstable_by(n - 1, |&a, &b| logits[b].total_cmp(&logits[a]));
+    }
+    ids.truncate(n);
+    ids.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    TokenLogprob {
+        token: candidate(chosen as usize),
+        top: ids.into_iter().map(candidate).collect(),
+    }
+}
+
+fn log_sum_exp(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    max + sum.ln() as f32
+}

@@ -1,0 +1,109 @@
+//! `paddock`: the headless command line. Parses flags, then hands over to the library.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use paddock::config::{normalize_llama_args, ServeArgs, Settings};
+use paddock::engine::probe::ProbeTest;
+use paddock::App;
+
+#[derive(Parser)]
+#[command(name = "paddock", version, about = "An always-on local LLM server for coding agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a model over the OpenAI-compatible HTTP API.
+    Serve(ServeArgs),
+    /// Measure prompt processing and generation speed, as llama-bench does.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Prompt sizes to test (pp), comma-separated or repeated.
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
+    n_prompt: Vec<u32>,
+    /// Generation lengths to test (tg).
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    n_gen: Vec<u32>,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    reps: u32,
+    /// md, json or csv.
+    #[arg(short = 'o', long = "output", default_value = "md")]
+    output: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
+                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse_from(normalize_llama_args(std::env::args())).command {
+        Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(&args)?;
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let app = App::start(settings).await?;
+        println!("Paddock is serving on http://{}/v1", app.addr());
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new requests, letting open ones finish");
+        app.stop(grace).await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM from launchd/systemd.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler only fails outside a Tokio runtime");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(&args.serve)?;
+    let mut tests: Vec<ProbeTest> = args.n_prompt.iter().filter(|&&n| n > 0).map(|&n| ProbeTest { n_prompt: n, n_gen: 0 }).collect();
+    tests.extend(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| ProbeTest { n_prompt: 0, n_gen: n }));
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} benchmarking [{bar:30}] {pos}/{len} runs ({elapsed})")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let results = paddock::bench::run(&settings.engine, &tests, args.reps, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    match args.output.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&results)?),
+        "csv" => print!("{}", paddock::bench::csv(&results)),
+        _ => print!("{}", paddock::bench::markdown(&results)),
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The one place that knows HTTP statuses: every failure becomes an `ApiError`, rendered as
+//! OpenAI's error body `{"error": {"message", "type", "param", "code"}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::engine::EngineError;
+use crate::router::RouterError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// OpenAI's `type`: `invalid_request_error`, `exceed_context_size_error`, `server_error`...
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+    /// Seconds for `Retry-After` on 503.
+    pub retry_after: Option<u32>,
+    /// `(n_prompt_tokens, n_ctx)` for context overflow, as llama-server reports them.
+    pub context: Option<(u32, u32)>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            retry_after: None,
+            context: None,
+        }
+    }
+
+    /// A client mistake in one field (400).
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            param: Some(param.into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+        }
+    }
+
+    /// A client mistake not tied to one field (400).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            code: Some("not_found"),
+            ..Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self {
+            code: Some("invalid_api_key"),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "missing or incorrect API key: send it as `Authorization: Bearer KEY` or `X-Api-Key: KEY`",
+            )
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "invalid_request_error", message)
+    }
+
+    /// Something broke on our side; the details go to the log, not to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal server error; see the server log")
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The JSON body, also used for the error event of a stream that already started.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        });
+        if let Some((prompt, ctx)) = self.context {
+            error["n_prompt_tokens"] = prompt.into();
+            error["n_ctx"] = ctx.into();
+        }
+        json!({ "error": error })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<RouterError> for ApiError {
+    fn from(e: RouterError) -> Self {
+        match e {
+            RouterError::UnknownModel { .. } => Self {
+                param: Some("model".into()),
+                code: Some("model_not_found"),
+                ..Self::new(StatusCode::NOT_FOUND, "invalid_request_error", e.to_string())
+            },
+            RouterError::NoModel => Self {
+                retry_after: Some(5),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable_error", e.to_string())
+            },
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::ContextExceeded { prompt, context } => Self {
+                code: Some("context_length_exceeded"),
+                param: Some("messages".into()),
+                context: Some((prompt, context)),
+                ..Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "exceed_context_size_error",
+                    format!("the request has {prompt} prompt tokens, more than the context size ({context})"),
+                )
+            },
+            EngineError::InvalidRequest { param, ref message } => Self::invalid(param, message.clone()),
+            EngineError::Busy { .. } => Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable_error", format!("server busy: {e}; retry shortly"))
+            },
+            EngineError::Load { .. } | EngineError::Context(_) | EngineError::Decode(_) | EngineError::Stopped => {
+                Self::internal(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! A JSON body extractor whose every rejection is an `ApiError` in OpenAI's format, with the
+//! offending field named in `param` (axum's own `Json` answers in plain text).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::bad_request("request body is too large").with_status(status)
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}")).with_status(status)
+            }
+        })?;
+        parse(&bytes).map(Json)
+    }
+}
+
+/// Parses a body, naming the field at fault: `temperature: invalid type: string "hot", expected f32`.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty; send a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || path == "." {
+            ApiError::bad_request(format!("the request body is not valid JSON: {inner}"))
+        } else {
+            ApiError::invalid(path.clone(), format!("{path}: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        temperature: Option<f32>,
+        messages: Vec<Msg>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Msg {
+        role: String,
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let e = parse::<Body>(br#"{"temperature":"hot","messages":[]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("temperature"));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = parse::<Body>(br#"{"messages":[{"role":1}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].role"));
+    }
+
+    #[test]
+    fn broken_json_is_a_400_without_param() {
+        for body in [&b"{"[..], b"not json", b"", b"{\"messages\": [}"] {
+            let e = parse::<Body>(body).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert_eq!(e.param, None, "{body:?}");
+        }
+    }
+}

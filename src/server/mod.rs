@@ -1,0 +1,82 @@
+//! The HTTP side, and the only module that knows HTTP: axum routes that turn OpenAI JSON into
+//! engine requests and engine events into JSON or SSE.
+
+mod error;
+mod guard;
+mod json;
+pub mod openai;
+mod sse;
+mod state;
+
+use std::future::Future;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The whole application; tests drive it directly or serve it on port 0.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let v1 = Router::new()
+        .route("/models", get(openai::models::list))
+        .route("/models/{id}", get(openai::models::get))
+        .route("/chat/completions", post(openai::chat::chat_completions))
+        .route("/completions", post(openai::completions::completions));
+    Router::new()
+        .route("/health", get(health))
+        .route("/slots", get(slots))
+        .nest("/v1", v1.clone())
+        // llama-server also answers without the /v1 prefix; some clients rely on it.
+        .merge(v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets open requests finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+async fn health() -> Response {
+    axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::bad_request("method not allowed on this route").with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// llama-server's `GET /slots`: what each slot is doing, for monitoring.
+async fn slots(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Response, ApiError> {
+    let mut out = Vec::new();
+    for model in state.router.list() {
+        let engine = model.engine.clone();
+        let slots = tokio::task::spawn_blocking(move || engine.slots())
+            .await
+            .map_err(ApiError::internal)??;
+        for s in slots {
+            out.push(serde_json::json!({
+                "model": model.id,
+                "id": s.id,
+                "state": s.state,
+                "n_cached": s.n_cached,
+                "n_prompt": s.n_prompt,
+                "n_generated": s.n_generated,
+            }));
+        }
+    }
+    Ok(axum::Json(out).into_response())
+}

@@ -1,0 +1,157 @@
+//! `POST /v1/completions`: the legacy text completion API (raw prompt, no template).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::engine::{Completion, TokenDelta, TokenId, TokenLogprob};
+use crate::server::error::ApiError;
+use crate::server::json::Json;
+use crate::server::sse::{self, ChunkEncoder};
+use crate::server::state::AppState;
+
+use super::types::{CompletionRequest, Prompt};
+use super::{finish_reason, new_id, timings, unix_now, usage};
+
+/// OpenAI's legacy API allows up to 5 alternatives per token.
+const MAX_LOGPROBS: u8 = 5;
+
+pub async fn completions(State(state): State<AppState>, Json(req): Json<CompletionRequest>) -> Result<Response, ApiError> {
+    let model = state.router.get(req.model.as_deref())?;
+    if req.echo {
+        return Err(ApiError::invalid("echo", "echo is not supported"));
+    }
+    if req.suffix.is_some() {
+        return Err(ApiError::invalid("suffix", "suffix (fill-in-the-middle) is not supported"));
+    }
+    if req.logprobs.is_some_and(|n| n > MAX_LOGPROBS) {
+        return Err(ApiError::invalid("logprobs", format!("logprobs must be 0 to {MAX_LOGPROBS}")));
+    }
+    let prompt = match req.prompt {
+        Prompt::Text(text) => model.engine.tokenize(&text, true),
+        Prompt::Tokens(ids) => token_ids(ids)?,
+        Prompt::TextBatch(mut batch) if batch.len() == 1 => model.engine.tokenize(&batch.remove(0), true),
+        Prompt::TokenBatch(mut batch) if batch.len() == 1 => token_ids(batch.remove(0))?,
+        Prompt::TextBatch(_) | Prompt::TokenBatch(_) => {
+            return Err(ApiError::invalid("prompt", "only one prompt per request is supported"))
+        }
+    };
+    let id = new_id("cmpl");
+    let span = tracing::info_span!("request", id = %id, model = %model.id);
+    let stream = req.sampling.stream;
+    let include_usage = req.sampling.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let request = req.sampling.into_engine_request(prompt, req.logprobs, span)?;
+    let rx = model.engine.submit(request)?;
+    let encoder = TextChunks {
+        id,
+        model: model.id.clone(),
+        created: unix_now(),
+        include_usage,
+        logprobs: req.logprobs.is_some(),
+    };
+    if stream {
+        return Ok(sse::stream(rx, encoder).into_response());
+    }
+    let out = sse::collect(rx).await?;
+    let logprobs = if encoder.logprobs { legacy_logprobs(&out.logprobs) } else { Value::Null };
+    Ok(axum::Json(json!({
+        "id": encoder.id,
+        "object": "text_completion",
+        "created": encoder.created,
+        "model": encoder.model,
+        "choices": [{
+            "index": 0,
+            "text": out.text,
+            "logprobs": logprobs,
+            "finish_reason": finish_reason(out.done.finish_reason),
+        }],
+        "usage": usage(&out.done),
+        "timings": timings(&out.done),
+    }))
+    .into_response())
+}
+
+fn token_ids(ids: Vec<i64>) -> Result<Vec<TokenId>, ApiError> {
+    ids.into_iter()
+        .map(|id| TokenId::try_from(id).map_err(|_| ApiError::invalid("prompt", format!("token id {id} is out of range"))))
+        .collect()
+}
+
+/// The legacy shape: parallel arrays of tokens, their log-probabilities and the alternatives.
+fn legacy_logprobs(items: &[TokenLogprob]) -> Value {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let mut offset = 0;
+    let mut offsets = Vec::new();
+    for lp in items {
+        offsets.push(offset);
+        offset += text(&lp.token.bytes).len();
+    }
+    let top: Vec<Value> = items
+        .iter()
+        .map(|lp| Value::Object(lp.top.iter().map(|c| (text(&c.bytes), json!(c.logprob))).collect::<Map<_, _>>()))
+        .collect();
+    json!({
+        "tokens": items.iter().map(|lp| text(&lp.token.bytes)).collect::<Vec<_>>(),
+        "token_logprobs": items.iter().map(|lp| lp.token.logprob).collect::<Vec<_>>(),
+        "top_logprobs": top,
+        "text_offset": offsets,
+    })
+}
+
+struct TextChunks {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    logprobs: bool,
+}
+
+impl TextChunks {
+    fn chunk(&self, choices: Value) -> Value {
+        let mut chunk = json!({
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        });
+        if self.include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
+    }
+}
+
+impl ChunkEncoder for TextChunks {
+    fn start(&mut self) -> Vec<Value> {
+        Vec::new()
+    }
+
+    fn delta(&mut self, delta: &TokenDelta) -> Option<Value> {
+        if delta.text.is_empty() && !(self.logprobs && delta.logprob.is_some()) {
+            return None;
+        }
+        let logprobs = match (&delta.logprob, self.logprobs) {
+            (Some(lp), true) => legacy_logprobs(std::slice::from_ref(lp)),
+            _ => Value::Null,
+        };
+        Some(self.chunk(json!([{ "index": 0, "text": delta.text, "logprobs": logprobs, "finish_reason": null }])))
+    }
+
+    fn finish(&mut self, done: &Completion) -> Vec<Value> {
+        let mut last = self.chunk(json!([{
+            "index": 0,
+            "text": "",
+            "logprobs": null,
+            "finish_reason": finish_reason(done.finish_reason),
+        }]));
+        last["timings"] = json!(timings(done));
+        let mut chunks = vec![last];
+        if self.include_usage {
+            let mut usage_chunk = self.chunk(json!([]));
+            usage_chunk["usage"] = json!(usage(done));
+            chunks.push(usage_chunk);
+        }
+        chunks
+    }
+}

@@ -1,0 +1,146 @@
+//! The OpenAI-compatible API under `/v1`: wire types, and the conversion of requests into
+//! engine requests and of engine results into OpenAI responses and stream chunks.
+
+pub mod chat;
+pub mod completions;
+pub mod models;
+pub mod types;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::engine::{Completion, FinishReason, Request, SamplingParams, TokenId, TokenLogprob};
+
+use super::error::ApiError;
+use types::{PromptTokensDetails, SamplingFields, Stop, TimingsBody, UsageBody};
+
+/// Most stop strings a request may give, and their longest length (OpenAI allows 4; agents
+/// send a few more, so the bound is looser but still keeps the per-token check cheap).
+const MAX_STOP: usize = 16;
+const MAX_STOP_LEN: usize = 256;
+
+impl SamplingFields {
+    /// Checks the fields and builds the engine request around an already tokenized prompt.
+    pub fn into_engine_request(self, prompt: Vec<TokenId>, logprobs: Option<u8>, span: tracing::Span) -> Result<Request, ApiError> {
+        if let Some(n) = self.n.filter(|&n| n != 1) {
+            return Err(ApiError::invalid("n", format!("only n=1 is supported, not {n}; send separate requests")));
+        }
+        let defaults = SamplingParams::default();
+        let temperature = self.temperature.unwrap_or(defaults.temperature);
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(ApiError::invalid("temperature", "temperature must be between 0 and 2"));
+        }
+        let logit_bias = self
+            .logit_bias
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(token, bias)| {
+                let id = token
+                    .parse::<TokenId>()
+                    .map_err(|_| ApiError::invalid("logit_bias", format!("logit_bias keys are token ids, not {token:?}")))?;
+                if !(-100.0..=100.0).contains(&bias) {
+                    return Err(ApiError::invalid("logit_bias", "biases must be between -100 and 100"));
+                }
+                Ok((id, bias))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stop = match self.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s],
+            Some(Stop::Many(v)) => v,
+        };
+        if stop.len() > MAX_STOP || stop.iter().any(|s| s.len() > MAX_STOP_LEN) {
+            return Err(ApiError::invalid(
+                "stop",
+                format!("at most {MAX_STOP} stop strings of at most {MAX_STOP_LEN} bytes each"),
+            ));
+        }
+        let max_tokens = self.max_completion_tokens.or(self.max_tokens);
+        if max_tokens == Some(0) {
+            return Err(ApiError::invalid("max_tokens", "max_tokens must be at least 1"));
+        }
+        Ok(Request {
+            prompt,
+            sampling: SamplingParams {
+                temperature,
+                top_p: self.top_p.unwrap_or(defaults.top_p),
+                top_k: self.top_k.unwrap_or(defaults.top_k),
+                min_p: self.min_p.unwrap_or(defaults.min_p),
+                typical_p: self.typical_p.unwrap_or(defaults.typical_p),
+                repeat_penalty: self.repeat_penalty.unwrap_or(defaults.repeat_penalty),
+                repeat_last_n: self.repeat_last_n.unwrap_or(defaults.repeat_last_n),
+                presence_penalty: self.presence_penalty.unwrap_or(defaults.presence_penalty),
+                frequency_penalty: self.frequency_penalty.unwrap_or(defaults.frequency_penalty),
+                // Negative seeds (llama-server's -1) mean "random".
+                seed: self.seed.filter(|&s| s >= 0).map(|s| s as u32),
+                logit_bias,
+            },
+            max_tokens,
+            stop,
+            logprobs,
+            ignore_eos: self.ignore_eos.unwrap_or(false),
+            span,
+        })
+    }
+}
+
+pub fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+    }
+}
+
+pub fn usage(done: &Completion) -> UsageBody {
+    let u = done.usage;
+    UsageBody {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.prompt_tokens + u.completion_tokens,
+        prompt_tokens_details: PromptTokensDetails {
+            cached_tokens: u.cached_tokens,
+        },
+    }
+}
+
+pub fn timings(done: &Completion) -> TimingsBody {
+    let t = done.timings;
+    let generated = done.usage.completion_tokens;
+    TimingsBody {
+        prompt_n: t.prompt_decoded,
+        prompt_ms: t.prompt_time.as_secs_f64() * 1e3,
+        prompt_per_second: t.prompt_tokens_per_second(),
+        predicted_n: generated,
+        predicted_ms: t.generation_time.as_secs_f64() * 1e3,
+        predicted_per_second: t.generation_tokens_per_second(generated),
+    }
+}
+
+/// Chat-style log-probabilities: `{"content": [{token, logprob, bytes, top_logprobs}]}`.
+pub fn chat_logprobs(items: &[TokenLogprob]) -> serde_json::Value {
+    let entry = |c: &crate::engine::Candidate| {
+        serde_json::json!({
+            "token": String::from_utf8_lossy(&c.bytes),
+            "logprob": c.logprob,
+            "bytes": c.bytes,
+        })
+    };
+    let content: Vec<_> = items
+        .iter()
+        .map(|lp| {
+            let mut e = entry(&lp.token);
+            e["top_logprobs"] = lp.top.iter().map(entry).collect();
+            e
+        })
+        .collect();
+    serde_json::json!({ "content": content })
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A response id: a prefix and 24 random alphanumerics, like OpenAI's.
+pub fn new_id(prefix: &str) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!("{prefix}-{}", Alphanumeric.sample_string(&mut rand::rng(), 24))
+}

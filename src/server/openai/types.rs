@@ -1,0 +1,128 @@
+//! OpenAI wire types: serde only, no logic beyond shape. Unknown fields are ignored, as
+//! clients send many we have no use for.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Sampling and stopping fields shared by chat and text completions. llama-server's
+/// extensions (`top_k`, `min_p`, `repeat_penalty` ...) are accepted too.
+#[derive(Debug, Default, Deserialize)]
+pub struct SamplingFields {
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<i32>,
+    pub min_p: Option<f32>,
+    pub typical_p: Option<f32>,
+    pub repeat_penalty: Option<f32>,
+    pub repeat_last_n: Option<i32>,
+    pub presence_penalty: Option<f32>,
+    pub frequency_penalty: Option<f32>,
+    pub seed: Option<i64>,
+    pub logit_bias: Option<HashMap<String, f32>>,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub stop: Option<Stop>,
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub ignore_eos: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
+    pub logprobs: Option<bool>,
+    pub top_logprobs: Option<u8>,
+    /// Passed to templates that render tools.
+    pub tools: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<Content>,
+    /// Everything else (name, tool_calls, tool_call_id ...) goes to the template as is.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    pub model: Option<String>,
+    pub prompt: Prompt,
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
+    /// Legacy completions: number of top log-probabilities per token (0-5 in OpenAI).
+    pub logprobs: Option<u8>,
+    #[serde(default)]
+    pub echo: bool,
+    pub suffix: Option<String>,
+}
+
+/// A legacy prompt: text, token ids, or a one-element batch of either.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    Text(String),
+    Tokens(Vec<i64>),
+    TextBatch(Vec<String>),
+    TokenBatch(Vec<Vec<i64>>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsageBody {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PromptTokensDetails {
+    pub cached_tokens: u32,
+}
+
+/// llama-server's `timings` extension: what the engine measured for this request.
+#[derive(Debug, Serialize)]
+pub struct TimingsBody {
+    pub prompt_n: u32,
+    pub prompt_ms: f64,
+    pub prompt_per_second: f64,
+    pub predicted_n: u32,
+    pub predicted_ms: f64,
+    pub predicted_per_second: f64,
+}

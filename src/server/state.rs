@@ -1,0 +1,51 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::chat::ChatTemplate;
+use crate::router::{LoadedModel, ModelRouter};
+
+use super::error::ApiError;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub router: Arc<ModelRouter>,
+    pub api_key: Option<Arc<str>>,
+    /// Bound to loopback: refuse requests whose Host is not a loopback name (DNS rebinding).
+    pub loopback_only: bool,
+    templates: Arc<Mutex<HashMap<String, Arc<ChatTemplate>>>>,
+}
+
+impl AppState {
+    pub fn new(router: ModelRouter, api_key: Option<String>, loopback_only: bool) -> Self {
+        Self {
+            router: Arc::new(router),
+            api_key: api_key.map(Into::into),
+            loopback_only,
+            templates: Arc::default(),
+        }
+    }
+
+    /// The model's chat template, compiled on first use. A model without one, or with one
+    /// minijinja cannot compile, gets the ChatML fallback and a warning in the log.
+    pub fn template(&self, model: &LoadedModel) -> Result<Arc<ChatTemplate>, ApiError> {
+        let mut cache = self.templates.lock().map_err(ApiError::internal)?;
+        if let Some(t) = cache.get(&model.id) {
+            return Ok(Arc::clone(t));
+        }
+        let info = model.engine.info();
+        let template = match &info.chat_template {
+            Some(source) => ChatTemplate::new(source, &info.bos_text, &info.eos_text).unwrap_or_else(|e| {
+                tracing::warn!(model = %model.id, error = %e, "chat template unusable; using ChatML");
+                ChatTemplate::chatml_fallback(&info.bos_text, &info.eos_text)
+            }),
+            None => {
+                tracing::warn!(model = %model.id, "model has no chat template; using ChatML");
+                ChatTemplate::chatml_fallback(&info.bos_text, &info.eos_text)
+            }
+        };
+        let template = Arc::new(template);
+        cache.insert(model.id.clone(), Arc::clone(&template));
+        Ok(template)
+    }
+}

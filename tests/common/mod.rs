@@ -1,0 +1,100 @@
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use paddock::config::{RawSettings, Settings};
+use paddock::App;
+
+/// SmolLM2-135M-Instruct Q4_1 (ChatML template), fetched by `scripts/fetch-models.sh`.
+pub fn smollm2() -> PathBuf {
+    model("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+fn model(file: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(file);
+    assert!(path.is_file(), "{} is missing: run scripts/fetch-models.sh", path.display());
+    path
+}
+
+pub const SMOLLM2_ID: &str = "SmolLM2-135M-Instruct.Q4_1";
+
+/// Settings for a test server: SmolLM2, loopback port 0, 2 threads (CI has 2 cores).
+pub fn settings(edit: impl FnOnce(&mut RawSettings)) -> Settings {
+    let mut raw = RawSettings::default();
+    raw.model.path = Some(smollm2());
+    raw.server.port = Some(0);
+    raw.engine.threads = Some(2);
+    raw.engine.ctx_size = Some(4096);
+    edit(&mut raw);
+    Settings::resolve(raw).expect("test settings are valid")
+}
+
+/// A real Paddock server on its own thread and runtime; stopped when dropped.
+pub struct TestServer {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(settings: Settings) -> Self {
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("test runtime");
+            runtime.block_on(async move {
+                let app = App::start(settings).await.expect("server starts");
+                addr_tx.send(app.addr()).expect("test is waiting for the address");
+                let _ = stopped.await;
+                app.stop(Duration::from_secs(5)).await;
+            });
+        });
+        let addr = addr_rx.recv().expect("server thread reports its address");
+        Self {
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// `GET /slots`.
+    pub async fn slots(&self) -> Vec<serde_json::Value> {
+        let body: serde_json::Value = reqwest::get(self.url("/slots")).await.unwrap().json().await.unwrap();
+        body.as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A chat request body: one user message, greedy, bounded.
+pub fn chat(content: &str, max_tokens: u32) -> serde_json::Value {
+    serde_json::json!({
+        "model": SMOLLM2_ID,
+        "messages": [{"role": "user", "content": content}],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    })
+}
+
+/// Reads an SSE response to the end; returns each `data:` payload in order.
+pub async fn sse_events(resp: reqwest::Response) -> Vec<String> {
+    let text = resp.text().await.unwrap();
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .filter_map(|e| e.strip_prefix("data: ").map(str::to_string))
+        .collect()
+}

