@@ -29,12 +29,23 @@ impl App {
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))??;
         let mut router = ModelRouter::new();
-        router.insert(model_id(&settings.model_path), settings.aliases.clone(), engine);
-        let state = AppState::new(router, settings.api_key.clone(), settings.listen.ip().is_loopback());
+        router.insert(
+            model_id(&settings.model_path),
+            settings.aliases.clone(),
+            engine,
+        );
+        let state = AppState::new(
+            router,
+            settings.api_key.clone(),
+            settings.listen.ip().is_loopback(),
+        );
         let app = server::router(state, settings.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)
             .await
-            .map_err(|source| Error::Bind { addr: settings.listen, source })?;
+            .map_err(|source| Error::Bind {
+                addr: settings.listen,
+                source,
+            })?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server::serve(listener, app, async {
@@ -61,7 +72,10 @@ impl App {
         match tokio::time::timeout(grace, &mut self.server).await {
             Ok(_) => true,
             Err(_) => {
-                tracing::warn!(?grace, "requests still open after the grace period; exiting anyway");
+                tracing::warn!(
+                    ?grace,
+                    "requests still open after the grace period; exiting anyway"
+                );
                 self.server.abort();
                 false
             }

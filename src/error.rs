@@ -7,7 +7,10 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

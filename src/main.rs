@@ -10,7 +10,11 @@ use paddock::engine::probe::ProbeTest;
 use paddock::App;
 
 #[derive(Parser)]
-#[command(name = "paddock", version, about = "An always-on local LLM server for coding agents")]
+#[command(
+    name = "paddock",
+    version,
+    about = "An always-on local LLM server for coding agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,10 +33,20 @@ struct BenchArgs {
     #[command(flatten)]
     serve: ServeArgs,
     /// Prompt sizes to test (pp), comma-separated or repeated.
-    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        value_delimiter = ',',
+        default_value = "512"
+    )]
     n_prompt: Vec<u32>,
     /// Generation lengths to test (tg).
-    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        value_delimiter = ',',
+        default_value = "128"
+    )]
     n_gen: Vec<u32>,
     /// Repetitions of each test.
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
@@ -88,12 +102,25 @@ async fn shutdown_signal() {
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let settings = Settings::load(&args.serve)?;
-    let mut tests: Vec<ProbeTest> = args.n_prompt.iter().filter(|&&n| n > 0).map(|&n| ProbeTest { n_prompt: n, n_gen: 0 }).collect();
-    tests.extend(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| ProbeTest { n_prompt: 0, n_gen: n }));
+    let mut tests: Vec<ProbeTest> = args
+        .n_prompt
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| ProbeTest {
+            n_prompt: n,
+            n_gen: 0,
+        })
+        .collect();
+    tests.extend(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| ProbeTest {
+        n_prompt: 0,
+        n_gen: n,
+    }));
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} benchmarking [{bar:30}] {pos}/{len} runs ({elapsed})")
-            .context("progress template")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} benchmarking [{bar:30}] {pos}/{len} runs ({elapsed})",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
     );
     let results = paddock::bench::run(&settings.engine, &tests, args.reps, |done, total| {
         bar.set_length(total);

@@ -1,10 +1,16 @@
 use std::time::{Duration, Instant};
 
-use paddock::engine::{Completion, EngineError, EngineHandle, Event, FinishReason, Request, SamplingParams};
+use paddock::engine::{
+    Completion, EngineError, EngineHandle, Event, FinishReason, Request, SamplingParams,
+};
 
 use crate::common;
 
-fn engine(parallel: u32, ctx: u32, edit: impl FnOnce(&mut paddock::config::RawSettings)) -> EngineHandle {
+fn engine(
+    parallel: u32,
+    ctx: u32,
+    edit: impl FnOnce(&mut paddock::config::RawSettings),
+) -> EngineHandle {
     let settings = common::settings(|raw| {
         raw.engine.parallel = Some(parallel);
         raw.engine.ctx_size = Some(ctx);
@@ -16,7 +22,10 @@ fn engine(parallel: u32, ctx: u32, edit: impl FnOnce(&mut paddock::config::RawSe
 fn greedy(engine: &EngineHandle, prompt: &str, max_tokens: u32) -> Request {
     Request {
         prompt: engine.tokenize(prompt, true),
-        sampling: SamplingParams { temperature: 0.0, ..Default::default() },
+        sampling: SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        },
         max_tokens: Some(max_tokens),
         stop: Vec::new(),
         logprobs: None,
@@ -50,7 +59,10 @@ fn wait_for_slots(engine: &EngineHandle, ok: impl Fn(&[paddock::engine::SlotStat
         if ok(&slots) {
             return;
         }
-        assert!(Instant::now() < deadline, "slots never reached the expected state: {slots:?}");
+        assert!(
+            Instant::now() < deadline,
+            "slots never reached the expected state: {slots:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -65,12 +77,18 @@ const PROMPTS: [&str; 4] = [
 #[test]
 fn concurrent_greedy_requests_match_the_same_requests_run_alone() {
     let engine = engine(4, 4096, |_| {});
-    let alone: Vec<_> = PROMPTS.iter().map(|p| wait(engine.submit(greedy(&engine, &chatml(p), 48)).unwrap())).collect();
+    let alone: Vec<_> = PROMPTS
+        .iter()
+        .map(|p| wait(engine.submit(greedy(&engine, &chatml(p), 48)).unwrap()))
+        .collect();
     for (text, done) in &alone {
         assert!(!text.trim().is_empty(), "empty answer: {done:?}");
     }
     // All four at once: their tokens share every decode batch.
-    let receivers: Vec<_> = PROMPTS.iter().map(|p| engine.submit(greedy(&engine, &chatml(p), 48)).unwrap()).collect();
+    let receivers: Vec<_> = PROMPTS
+        .iter()
+        .map(|p| engine.submit(greedy(&engine, &chatml(p), 48)).unwrap())
+        .collect();
     let together: Vec<_> = receivers.into_iter().map(wait).collect();
     for (i, ((a, _), (b, _))) in alone.iter().zip(&together).enumerate() {
         assert_eq!(a, b, "prompt {i} differs when batched");
@@ -80,12 +98,25 @@ fn concurrent_greedy_requests_match_the_same_requests_run_alone() {
 #[test]
 fn a_request_arriving_mid_generation_starts_at_once_and_changes_nothing() {
     let engine = engine(2, 4096, |_| {});
-    let (long_alone, _) = wait(engine.submit(greedy(&engine, &chatml(PROMPTS[0]), 96)).unwrap());
-    let (short_alone, _) = wait(engine.submit(greedy(&engine, &chatml(PROMPTS[1]), 16)).unwrap());
+    let long_request = || Request {
+        ignore_eos: true,
+        ..greedy(&engine, &chatml(PROMPTS[0]), 96)
+    };
+    let (long_alone, _) = wait(engine.submit(long_request()).unwrap());
+    let (short_alone, _) = wait(
+        engine
+            .submit(greedy(&engine, &chatml(PROMPTS[1]), 16))
+            .unwrap(),
+    );
 
-    let long = engine.submit(greedy(&engine, &chatml(PROMPTS[0]), 96)).unwrap();
-    wait_for_slots(&engine, |s| s.iter().any(|s| s.state == "generating" && s.n_generated >= 4));
-    let short = engine.submit(greedy(&engine, &chatml(PROMPTS[1]), 16)).unwrap();
+    let long = engine.submit(long_request()).unwrap();
+    wait_for_slots(&engine, |s| {
+        s.iter()
+            .any(|s| s.state == "generating" && s.n_generated >= 4)
+    });
+    let short = engine
+        .submit(greedy(&engine, &chatml(PROMPTS[1]), 16))
+        .unwrap();
     // The short request finishes while the long one is still generating: it did not queue.
     let (short_text, _) = wait(short);
     let progress = engine.slots().unwrap();
@@ -113,7 +144,10 @@ fn next_turn_reuses_the_cached_prefix_and_answers_as_a_cold_run() {
         "expected the {history_tokens}-token history to be reused, got {:?}",
         warm_done.usage
     );
-    assert_eq!(warm_done.timings.prompt_decoded, warm_done.usage.prompt_tokens - warm_done.usage.cached_tokens);
+    assert_eq!(
+        warm_done.timings.prompt_decoded,
+        warm_done.usage.prompt_tokens - warm_done.usage.cached_tokens
+    );
 
     let cold = engine(1, 4096, |_| {});
     let (cold_text, cold_done) = wait(cold.submit(greedy(&cold, &turn2, 32)).unwrap());
@@ -133,9 +167,16 @@ fn dropping_the_receiver_frees_the_slot() {
     drop(rx);
     wait_for_slots(&engine, |s| s[0].state == "idle");
     let cached = engine.slots().unwrap()[0].n_cached;
-    assert!(cached < 1000, "generation went on after the client left: {cached} tokens cached");
+    assert!(
+        cached < 1000,
+        "generation went on after the client left: {cached} tokens cached"
+    );
     // The freed slot serves the next request.
-    let (text, done) = wait(engine.submit(greedy(&engine, &chatml(PROMPTS[2]), 8)).unwrap());
+    let (text, done) = wait(
+        engine
+            .submit(greedy(&engine, &chatml(PROMPTS[2]), 8))
+            .unwrap(),
+    );
     assert!(!text.is_empty());
     assert_eq!(done.usage.completion_tokens, 8);
 }
@@ -149,7 +190,8 @@ fn generation_ends_with_length_when_the_context_is_full() {
     let prompt = req.prompt.len() as u32;
     let (_, done) = wait(engine.submit(req).unwrap());
     assert_eq!(done.finish_reason, FinishReason::Length);
-    assert_eq!(prompt + done.usage.completion_tokens, 256);
+    // Every cell holds a token, and the token sampled from the last one is returned too.
+    assert_eq!(prompt + done.usage.completion_tokens, 256 + 1);
 }
 
 #[test]
@@ -165,18 +207,45 @@ fn context_shift_keeps_generating_past_the_context() {
 #[test]
 fn bad_requests_are_refused_before_reaching_llama_cpp() {
     let engine = engine(1, 256, |_| {});
-    let too_long = Request { prompt: vec![1; 256], ..greedy(&engine, "x", 1) };
+    let too_long = Request {
+        prompt: vec![1; 256],
+        ..greedy(&engine, "x", 1)
+    };
     assert!(matches!(
         engine.submit(too_long),
-        Err(EngineError::ContextExceeded { prompt: 256, context: 256 })
+        Err(EngineError::ContextExceeded {
+            prompt: 256,
+            context: 256
+        })
     ));
-    let bad_token = Request { prompt: vec![1, 10_000_000], ..greedy(&engine, "x", 1) };
-    assert!(matches!(engine.submit(bad_token), Err(EngineError::InvalidRequest { param: "prompt", .. })));
-    let empty = Request { prompt: vec![], ..greedy(&engine, "x", 1) };
-    assert!(matches!(engine.submit(empty), Err(EngineError::InvalidRequest { .. })));
+    let bad_token = Request {
+        prompt: vec![1, 10_000_000],
+        ..greedy(&engine, "x", 1)
+    };
+    assert!(matches!(
+        engine.submit(bad_token),
+        Err(EngineError::InvalidRequest {
+            param: "prompt",
+            ..
+        })
+    ));
+    let empty = Request {
+        prompt: vec![],
+        ..greedy(&engine, "x", 1)
+    };
+    assert!(matches!(
+        engine.submit(empty),
+        Err(EngineError::InvalidRequest { .. })
+    ));
     let mut bad_bias = greedy(&engine, "x", 1);
     bad_bias.sampling.logit_bias = vec![(-5, 1.0)];
-    assert!(matches!(engine.submit(bad_bias), Err(EngineError::InvalidRequest { param: "logit_bias", .. })));
+    assert!(matches!(
+        engine.submit(bad_bias),
+        Err(EngineError::InvalidRequest {
+            param: "logit_bias",
+            ..
+        })
+    ));
     // Still serving.
     let (_, done) = wait(engine.submit(greedy(&engine, &chatml("Hi"), 2)).unwrap());
     assert_eq!(done.usage.completion_tokens, 2);
@@ -190,7 +259,10 @@ fn a_full_queue_refuses_new_requests_as_busy() {
     let running = engine.submit(long).unwrap();
     wait_for_slots(&engine, |s| s[0].state != "idle");
     let queued = engine.submit(greedy(&engine, &chatml("Hi"), 2)).unwrap();
-    assert!(matches!(engine.submit(greedy(&engine, &chatml("Hi"), 2)), Err(EngineError::Busy { queued: 1 })));
+    assert!(matches!(
+        engine.submit(greedy(&engine, &chatml("Hi"), 2)),
+        Err(EngineError::Busy { queued: 1 })
+    ));
     drop(running);
     let (_, done) = wait(queued);
     assert_eq!(done.usage.completion_tokens, 2);
@@ -208,7 +280,10 @@ fn logprobs_describe_the_greedy_choice() {
             Event::Token(t) => {
                 let lp = t.logprob.expect("logprobs were asked for");
                 assert_eq!(lp.top.len(), 3);
-                assert_eq!(lp.token.id, lp.top[0].id, "greedy picks the most likely token");
+                assert_eq!(
+                    lp.token.id, lp.top[0].id,
+                    "greedy picks the most likely token"
+                );
                 assert!(lp.top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
                 assert!(lp.token.logprob <= 0.0);
                 seen += 1;

@@ -3,7 +3,12 @@ use serde_json::{json, Value};
 use crate::common::{self, chat, sse_events, TestServer, SMOLLM2_ID};
 
 async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let resp = reqwest::Client::new().post(server.url(path)).json(body).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
@@ -25,7 +30,10 @@ async fn chat_completion_has_openai_shape_and_is_deterministic_at_temperature_0(
     assert_eq!(choice["message"]["role"], "assistant");
     let text = choice["message"]["content"].as_str().unwrap();
     assert!(!text.trim().is_empty());
-    assert_eq!(text, b["choices"][0]["message"]["content"].as_str().unwrap());
+    assert_eq!(
+        text,
+        b["choices"][0]["message"]["content"].as_str().unwrap()
+    );
     let usage = &a["usage"];
     assert_eq!(
         usage["total_tokens"].as_u64().unwrap(),
@@ -33,7 +41,9 @@ async fn chat_completion_has_openai_shape_and_is_deterministic_at_temperature_0(
     );
     // The second identical request reuses all but the last prompt token.
     assert_eq!(
-        b["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap(),
+        b["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap(),
         b["usage"]["prompt_tokens"].as_u64().unwrap() - 1
     );
 }
@@ -41,21 +51,43 @@ async fn chat_completion_has_openai_shape_and_is_deterministic_at_temperature_0(
 #[tokio::test]
 async fn max_tokens_ends_with_length_and_stop_strings_end_with_stop() {
     let server = server();
-    let (_, full) = post(&server, "/v1/chat/completions", &chat("Write a sentence about cats.", 24)).await;
-    let text = full["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let (_, full) = post(
+        &server,
+        "/v1/chat/completions",
+        &chat("Write a sentence about cats.", 24),
+    )
+    .await;
+    let text = full["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
-    let (_, short) = post(&server, "/v1/chat/completions", &chat("Write a sentence about cats.", 5)).await;
+    let (_, short) = post(
+        &server,
+        "/v1/chat/completions",
+        &chat("Write a sentence about cats.", 5),
+    )
+    .await;
     assert_eq!(short["choices"][0]["finish_reason"], "length");
     assert_eq!(short["usage"]["completion_tokens"], 5);
 
     // Stop at the second word of the greedy answer: the text must end right before it.
-    let word = text.split_whitespace().nth(1).expect("answer has two words").to_string();
+    let word = text
+        .split_whitespace()
+        .nth(1)
+        .expect("answer has two words")
+        .to_string();
     let at = text.find(&word).unwrap();
     let mut body = chat("Write a sentence about cats.", 24);
     body["stop"] = json!([word, "never-appears"]);
     let (_, stopped) = post(&server, "/v1/chat/completions", &body).await;
     assert_eq!(stopped["choices"][0]["finish_reason"], "stop");
-    assert_eq!(stopped["choices"][0]["message"]["content"].as_str().unwrap(), &text[..at]);
+    assert_eq!(
+        stopped["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap(),
+        &text[..at]
+    );
 }
 
 #[tokio::test]
@@ -65,30 +97,56 @@ async fn streaming_follows_openai_framing_exactly() {
     let mut body = chat("Say hello.", 12);
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    let resp = reqwest::Client::new().post(server.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let raw = resp.text().await.unwrap();
     // Every event is exactly `data: <payload>\n\n` (keep-alive comments aside), ending in [DONE].
     assert!(raw.ends_with("data: [DONE]\n\n"), "{raw}");
-    let events: Vec<&str> = raw.split("\n\n").filter(|e| !e.is_empty() && !e.starts_with(':')).collect();
-    assert!(events.iter().all(|e| e.starts_with("data: ") && !e.contains('\n')));
+    let events: Vec<&str> = raw
+        .split("\n\n")
+        .filter(|e| !e.is_empty() && !e.starts_with(':'))
+        .collect();
+    assert!(events
+        .iter()
+        .all(|e| e.starts_with("data: ") && !e.contains('\n')));
     let chunks: Vec<Value> = events[..events.len() - 1]
         .iter()
         .map(|e| serde_json::from_str(&e["data: ".len()..]).unwrap())
         .collect();
     let id = &chunks[0]["id"];
-    assert!(chunks.iter().all(|c| &c["id"] == id && c["object"] == "chat.completion.chunk"));
+    assert!(chunks
+        .iter()
+        .all(|c| &c["id"] == id && c["object"] == "chat.completion.chunk"));
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let (usage_chunk, rest) = chunks.split_last().unwrap();
     assert_eq!(usage_chunk["choices"], json!([]));
     for field in ["prompt_tokens", "completion_tokens", "total_tokens"] {
-        assert_eq!(usage_chunk["usage"][field], plain["usage"][field], "{field}");
+        assert_eq!(
+            usage_chunk["usage"][field], plain["usage"][field],
+            "{field}"
+        );
     }
     let (last, deltas) = rest.split_last().unwrap();
-    assert_eq!(last["choices"][0]["finish_reason"], plain["choices"][0]["finish_reason"]);
-    assert!(deltas.iter().all(|c| c["choices"][0]["finish_reason"].is_null() && c["usage"].is_null()));
-    let streamed: String = deltas.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
-    assert_eq!(streamed, plain["choices"][0]["message"]["content"].as_str().unwrap());
+    assert_eq!(
+        last["choices"][0]["finish_reason"],
+        plain["choices"][0]["finish_reason"]
+    );
+    assert!(deltas
+        .iter()
+        .all(|c| c["choices"][0]["finish_reason"].is_null() && c["usage"].is_null()));
+    let streamed: String = deltas
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        streamed,
+        plain["choices"][0]["message"]["content"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -104,16 +162,31 @@ async fn text_completions_accept_text_and_token_prompts() {
 
     let mut stream = body.clone();
     stream["stream"] = json!(true);
-    let resp = reqwest::Client::new().post(server.url("/v1/completions")).json(&stream).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(server.url("/v1/completions"))
+        .json(&stream)
+        .send()
+        .await
+        .unwrap();
     let events = sse_events(resp).await;
     assert_eq!(events.last().unwrap(), "[DONE]");
     let streamed: String = events[..events.len() - 1]
         .iter()
-        .map(|e| serde_json::from_str::<Value>(e).unwrap()["choices"][0]["text"].as_str().unwrap().to_string())
+        .map(|e| {
+            serde_json::from_str::<Value>(e).unwrap()["choices"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(streamed, out);
 
-    let (status, _) = post(&server, "/v1/completions", &json!({"prompt": [1, 504, 3458], "max_tokens": 2})).await;
+    let (status, _) = post(
+        &server,
+        "/v1/completions",
+        &json!({"prompt": [1, 504, 3458], "max_tokens": 2}),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -125,7 +198,9 @@ async fn chat_logprobs_have_openai_shape() {
     body["top_logprobs"] = json!(2);
     let (status, resp) = post(&server, "/v1/chat/completions", &body).await;
     assert_eq!(status, 200, "{resp}");
-    let content = resp["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    let content = resp["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
     assert_eq!(content.len(), 4);
     for entry in content {
         assert!(entry["logprob"].as_f64().unwrap() <= 0.0);
@@ -137,12 +212,22 @@ async fn chat_logprobs_have_openai_shape() {
 #[tokio::test]
 async fn models_are_listed_in_openai_format() {
     let server = server();
-    let list: Value = reqwest::get(server.url("/v1/models")).await.unwrap().json().await.unwrap();
+    let list: Value = reqwest::get(server.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["object"], "list");
     assert_eq!(list["data"][0]["id"], SMOLLM2_ID);
     assert_eq!(list["data"][0]["object"], "model");
     assert_eq!(list["data"][0]["meta"]["n_ctx"], 4096);
-    let health: Value = reqwest::get(server.url("/health")).await.unwrap().json().await.unwrap();
+    let health: Value = reqwest::get(server.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
 }
 
@@ -150,7 +235,13 @@ async fn models_are_listed_in_openai_format() {
 async fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
     let server = server();
     let client = reqwest::Client::new();
-    let raw = |body: &'static str| client.post(server.url("/v1/chat/completions")).header("content-type", "application/json").body(body).send();
+    let raw = |body: &'static str| {
+        client
+            .post(server.url("/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
 
     let resp = raw("{\"messages\": [").await.unwrap();
     assert_eq!(resp.status(), 400);
@@ -159,15 +250,47 @@ async fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
     assert!(err["error"]["message"].as_str().unwrap().contains("JSON"));
 
     let cases: Vec<(Value, u16, &str)> = vec![
-        (json!({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}), 400, "temperature"),
-        (json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -1}), 400, "max_tokens"),
-        (json!({"messages": [{"role": "wizard", "content": "hi"}]}), 400, "messages[0].role"),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}),
+            400,
+            "temperature",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -1}),
+            400,
+            "max_tokens",
+        ),
+        (
+            json!({"messages": [{"role": "wizard", "content": "hi"}]}),
+            400,
+            "messages[0].role",
+        ),
         (json!({"messages": []}), 400, "messages"),
-        (json!({"messages": [{"role": "user", "content": "hi"}], "n": 2}), 400, "n"),
-        (json!({"messages": [{"role": "user", "content": "hi"}], "top_p": 7}), 400, "top_p"),
-        (json!({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"99999999": 5}}), 400, "logit_bias"),
-        (json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), 400, "messages[0].content[0]"),
-        (json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}), 404, "model"),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}], "n": 2}),
+            400,
+            "n",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}], "top_p": 7}),
+            400,
+            "top_p",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"99999999": 5}}),
+            400,
+            "logit_bias",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
+            400,
+            "messages[0].content[0]",
+        ),
+        (
+            json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}),
+            404,
+            "model",
+        ),
     ];
     for (body, status, param) in cases {
         let (got, err) = post(&server, "/v1/chat/completions", &body).await;
@@ -175,10 +298,22 @@ async fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
         assert_eq!(err["error"]["param"], param, "{body} -> {err}");
         assert!(!err["error"]["message"].as_str().unwrap().is_empty());
     }
-    let (got, err) = post(&server, "/v1/chat/completions", &json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]})).await;
-    assert_eq!((got, err["error"]["code"].as_str()), (404, Some("model_not_found")));
+    let (got, err) = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    assert_eq!(
+        (got, err["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
 
-    let resp = client.get(server.url("/v1/nothing-here")).send().await.unwrap();
+    let resp = client
+        .get(server.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     assert!(resp.json::<Value>().await.unwrap()["error"]["message"].is_string());
 
@@ -200,19 +335,44 @@ async fn a_prompt_over_the_context_is_a_400_with_the_numbers() {
 
 #[tokio::test]
 async fn the_api_key_guards_everything_but_health() {
-    let server = TestServer::start(common::settings(|raw| raw.server.api_key = Some("s3cret".into())));
+    let server = TestServer::start(common::settings(|raw| {
+        raw.server.api_key = Some("s3cret".into())
+    }));
     let client = reqwest::Client::new();
     let resp = client.get(server.url("/v1/models")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let err: Value = resp.json().await.unwrap();
     assert_eq!(err["error"]["code"], "invalid_api_key");
-    let wrong = client.get(server.url("/v1/models")).bearer_auth("s3cre").send().await.unwrap();
+    let wrong = client
+        .get(server.url("/v1/models"))
+        .bearer_auth("s3cre")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let bearer = client.get(server.url("/v1/models")).bearer_auth("s3cret").send().await.unwrap();
+    let bearer = client
+        .get(server.url("/v1/models"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bearer.status(), 200);
-    let x_key = client.get(server.url("/v1/models")).header("x-api-key", "s3cret").send().await.unwrap();
+    let x_key = client
+        .get(server.url("/v1/models"))
+        .header("x-api-key", "s3cret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(x_key.status(), 200);
-    assert_eq!(client.get(server.url("/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -233,7 +393,12 @@ async fn a_client_leaving_mid_stream_frees_its_slot() {
     let mut body = chat("Count to ten thousand.", 3000);
     body["stream"] = json!(true);
     body["ignore_eos"] = json!(true);
-    let mut resp = reqwest::Client::new().post(server.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    let mut resp = reqwest::Client::new()
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     for _ in 0..3 {
         resp.chunk().await.unwrap().expect("stream has started");
     }
@@ -245,7 +410,10 @@ async fn a_client_leaving_mid_stream_frees_its_slot() {
             assert!(slots[0]["n_cached"].as_u64().unwrap() < 1000, "{slots:?}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "slot never freed: {slots:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slot never freed: {slots:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (status, done) = post(&server, "/v1/chat/completions", &chat("Hi", 3)).await;

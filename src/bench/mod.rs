@@ -42,9 +42,18 @@ impl BenchResult {
 
 /// Runs every test in order; `progress(done, total)` after each repetition. Tests longer than
 /// the model's trained context are skipped, as the source document's tables stop there.
-pub fn run(spec: &EngineSpec, tests: &[ProbeTest], reps: u32, mut progress: impl FnMut(u64, u64)) -> Result<Vec<BenchResult>, EngineError> {
+pub fn run(
+    spec: &EngineSpec,
+    tests: &[ProbeTest],
+    reps: u32,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Vec<BenchResult>, EngineError> {
     let probe = Probe::load(spec.clone())?;
-    let tests: Vec<_> = tests.iter().filter(|t| t.n_prompt + t.n_gen <= probe.n_ctx_train()).copied().collect();
+    let tests: Vec<_> = tests
+        .iter()
+        .filter(|t| t.n_prompt + t.n_gen <= probe.n_ctx_train())
+        .copied()
+        .collect();
     let total = tests.len() as u64 * u64::from(reps);
     let mut done = 0;
     tests
@@ -120,7 +129,8 @@ pub fn markdown(results: &[BenchResult]) -> String {
 }
 
 pub fn csv(results: &[BenchResult]) -> String {
-    let mut out = String::from("model_filename,n_prompt,n_gen,n_threads,flash_attn,avg_ts,stddev_ts\n");
+    let mut out =
+        String::from("model_filename,n_prompt,n_gen,n_threads,flash_attn,avg_ts,stddev_ts\n");
     for r in results {
         out.push_str(&format!(
             "{},{},{},{},{},{:.4},{:.4}\n",

@@ -16,7 +16,10 @@ use crate::engine::{EngineSpec, FlashAttn, KvType};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{0}")]
@@ -55,24 +58,32 @@ impl Settings {
     pub fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
         let host = raw.server.host.unwrap_or_else(|| "127.0.0.1".into());
-        let ip: IpAddr = host
-            .parse()
-            .map_err(|_| invalid(format!("host must be an IP address such as 127.0.0.1 or 0.0.0.0, not {host:?}")))?;
+        let ip: IpAddr = host.parse().map_err(|_| {
+            invalid(format!(
+                "host must be an IP address such as 127.0.0.1 or 0.0.0.0, not {host:?}"
+            ))
+        })?;
         let api_key = raw.server.api_key.filter(|k| !k.is_empty());
-        if !ip.is_loopback() && api_key.is_none() && !raw.server.allow_lan_without_key.unwrap_or(false) {
+        if !ip.is_loopback()
+            && api_key.is_none()
+            && !raw.server.allow_lan_without_key.unwrap_or(false)
+        {
             return Err(invalid(format!(
                 "binding to {ip} exposes the server to the network: set an API key (--api-key or \
                  PADDOCK_API_KEY), or pass --allow-lan-without-key to serve without one"
             )));
         }
-        let model_path = raw
-            .model
-            .path
-            .ok_or_else(|| invalid("no model: pass --model FILE.gguf or set [model] path in the config file".into()))?;
+        let model_path = raw.model.path.ok_or_else(|| {
+            invalid(
+                "no model: pass --model FILE.gguf or set [model] path in the config file".into(),
+            )
+        })?;
         let e = raw.engine;
         let parallel = e.parallel.unwrap_or(2);
         if !(1..=256).contains(&parallel) {
-            return Err(invalid(format!("parallel must be 1 to 256, not {parallel}")));
+            return Err(invalid(format!(
+                "parallel must be 1 to 256, not {parallel}"
+            )));
         }
         let batch = e.batch_size.unwrap_or(2048);
         let ubatch = e.ubatch_size.unwrap_or(512);
@@ -85,9 +96,24 @@ impl Settings {
         if threads < 1 {
             return Err(invalid(format!("threads must be 1 or more, not {threads}")));
         }
-        let flash_attn: FlashAttn = e.flash_attn.as_deref().unwrap_or("auto").parse().map_err(invalid)?;
-        let cache_type_k: KvType = e.cache_type_k.as_deref().unwrap_or("f16").parse().map_err(invalid)?;
-        let cache_type_v: KvType = e.cache_type_v.as_deref().unwrap_or("f16").parse().map_err(invalid)?;
+        let flash_attn: FlashAttn = e
+            .flash_attn
+            .as_deref()
+            .unwrap_or("auto")
+            .parse()
+            .map_err(invalid)?;
+        let cache_type_k: KvType = e
+            .cache_type_k
+            .as_deref()
+            .unwrap_or("f16")
+            .parse()
+            .map_err(invalid)?;
+        let cache_type_v: KvType = e
+            .cache_type_v
+            .as_deref()
+            .unwrap_or("f16")
+            .parse()
+            .map_err(invalid)?;
         if cache_type_v.is_quantized() && flash_attn == FlashAttn::Off {
             return Err(invalid(format!(
                 "cache-type-v {cache_type_v} needs flash attention: use --flash-attn on or auto"
@@ -172,16 +198,38 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let file: RawSettings = toml::from_str("[server]\nport = 9000\n[engine]\nparallel = 4\nctx_size = 8192\n").unwrap();
-        let args = ServeArgs { parallel: Some(3), model: Some("x.gguf".into()), ..Default::default() };
+        let file: RawSettings =
+            toml::from_str("[server]\nport = 9000\n[engine]\nparallel = 4\nctx_size = 8192\n")
+                .unwrap();
+        let args = ServeArgs {
+            parallel: Some(3),
+            model: Some("x.gguf".into()),
+            ..Default::default()
+        };
         let s = Settings::resolve(file.merge(args.to_raw())).unwrap();
-        assert_eq!((s.listen.port(), s.engine.n_parallel, s.engine.n_ctx), (9000, 3, 8192));
+        assert_eq!(
+            (s.listen.port(), s.engine.n_parallel, s.engine.n_ctx),
+            (9000, 3, 8192)
+        );
     }
 
     #[test]
     fn llama_server_one_dash_flags_are_understood() {
-        let args = normalize_llama_args(["paddock", "-ngl", "99", "-np", "2", "-c", "8192"].map(String::from));
-        assert_eq!(args, ["paddock", "--n-gpu-layers", "99", "--parallel", "2", "-c", "8192"]);
+        let args = normalize_llama_args(
+            ["paddock", "-ngl", "99", "-np", "2", "-c", "8192"].map(String::from),
+        );
+        assert_eq!(
+            args,
+            [
+                "paddock",
+                "--n-gpu-layers",
+                "99",
+                "--parallel",
+                "2",
+                "-c",
+                "8192"
+            ]
+        );
     }
 
     #[test]
@@ -190,9 +238,15 @@ mod tests {
         let mut raw = with_model(RawSettings::default());
         raw.engine.cache_type_v = Some("q8_0".into());
         raw.engine.flash_attn = Some("off".into());
-        assert!(Settings::resolve(raw).unwrap_err().to_string().contains("flash attention"));
+        assert!(Settings::resolve(raw)
+            .unwrap_err()
+            .to_string()
+            .contains("flash attention"));
         let mut raw = with_model(RawSettings::default());
         raw.engine.cache_type_k = Some("q9".into());
-        assert!(Settings::resolve(raw).unwrap_err().to_string().contains("cache type"));
+        assert!(Settings::resolve(raw)
+            .unwrap_err()
+            .to_string()
+            .contains("cache type"));
     }
 }

@@ -6,12 +6,12 @@
 
 mod error;
 mod output;
+pub mod probe;
 mod sampling;
 mod scheduler;
 mod slot;
 mod spec;
 mod types;
-pub mod probe;
 mod worker;
 
 use std::num::NonZeroU32;
@@ -29,20 +29,25 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 pub use error::EngineError;
 pub use sampling::SamplingParams;
 pub use spec::{EngineSpec, FlashAttn, KvType};
-pub use types::{Candidate, Completion, Event, FinishReason, ModelInfo, Request, Timings, TokenDelta, TokenId, TokenLogprob, Usage};
+pub use types::{
+    Candidate, Completion, Event, FinishReason, ModelInfo, Request, Timings, TokenDelta, TokenId,
+    TokenLogprob, Usage,
+};
 
 pub use slot::SlotStatus;
 use worker::{Command, Submission, Worker, WorkerConfig};
 
-/// llama.cpp's backend is process-wide and may be initialised once.
+/// llama.cpp's backend is process-wide and may be initialised once; `get_or_init` makes
+/// concurrent first loads wait for the one initialisation.
 fn backend() -> Result<&'static LlamaBackend, EngineError> {
-    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-    if let Some(b) = BACKEND.get() {
-        return Ok(b);
-    }
-    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-    let b = LlamaBackend::init().map_err(|e| EngineError::Context(e.to_string()))?;
-    Ok(BACKEND.get_or_init(|| b))
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Context(e.clone()))
 }
 
 /// A cheap, cloneable handle to one loaded model and its engine thread. When the last handle
@@ -73,19 +78,31 @@ impl EngineHandle {
             });
         }
         if spec.mlock && !backend.supports_mlock() {
-            tracing::warn!("--mlock requested but this build cannot lock memory; the model may be paged out");
+            tracing::warn!(
+                "--mlock requested but this build cannot lock memory; the model may be paged out"
+            );
         }
         let params = LlamaModelParams::default()
             .with_n_gpu_layers(spec.n_gpu_layers)
             .with_use_mlock(spec.mlock);
-        let model = LlamaModel::load_from_file(backend, &spec.model_path, &params).map_err(|e| EngineError::Load {
-            path: spec.model_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let model =
+            LlamaModel::load_from_file(backend, &spec.model_path, &params).map_err(|e| {
+                EngineError::Load {
+                    path: spec.model_path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         let model = Arc::new(model);
-        let n_ctx = if spec.n_ctx == 0 { model.n_ctx_train() } else { spec.n_ctx };
+        let n_ctx = if spec.n_ctx == 0 {
+            model.n_ctx_train()
+        } else {
+            spec.n_ctx
+        };
         let info = model_info(&model, n_ctx, spec.n_parallel);
-        let swa_window = meta_u32(&model, &format!("{}.attention.sliding_window", info.architecture));
+        let swa_window = meta_u32(
+            &model,
+            &format!("{}.attention.sliding_window", info.architecture),
+        );
 
         let queued = Arc::new(AtomicUsize::new(0));
         let (inbox, rx) = mpsc::channel();
@@ -173,7 +190,10 @@ impl EngineHandle {
     /// decode step late). Blocking: call from a blocking task.
     pub fn slots(&self) -> Result<Vec<SlotStatus>, EngineError> {
         let (reply, rx) = mpsc::channel();
-        self.inner.inbox.send(Command::Status(reply)).map_err(|_| EngineError::Stopped)?;
+        self.inner
+            .inbox
+            .send(Command::Status(reply))
+            .map_err(|_| EngineError::Stopped)?;
         rx.recv().map_err(|_| EngineError::Stopped)
     }
 
@@ -187,10 +207,17 @@ impl EngineHandle {
                 message: "the prompt is empty".into(),
             });
         }
-        if let Some(bad) = request.prompt.iter().find(|t| !(0..info.n_vocab).contains(*t)) {
+        if let Some(bad) = request
+            .prompt
+            .iter()
+            .find(|t| !(0..info.n_vocab).contains(*t))
+        {
             return Err(EngineError::InvalidRequest {
                 param: "prompt",
-                message: format!("token id {bad} is not in the vocabulary (0..{})", info.n_vocab),
+                message: format!(
+                    "token id {bad} is not in the vocabulary (0..{})",
+                    info.n_vocab
+                ),
             });
         }
         if request.prompt.len() >= info.n_ctx as usize {
@@ -205,7 +232,10 @@ impl EngineHandle {
             // Mask every end-of-generation token, as llama-server does for ignore_eos.
             let vocab = self.inner.model.vocab();
             let eog = (0..info.n_vocab).filter(|&t| vocab.is_eog(LlamaToken(t)));
-            request.sampling.logit_bias.extend(eog.map(|t| (t, f32::NEG_INFINITY)));
+            request
+                .sampling
+                .logit_bias
+                .extend(eog.map(|t| (t, f32::NEG_INFINITY)));
         }
         let queued = self.inner.queued.fetch_add(1, Ordering::Relaxed);
         if queued >= self.inner.max_queue {
@@ -213,22 +243,32 @@ impl EngineHandle {
             return Err(EngineError::Busy { queued });
         }
         let (events, rx) = unbounded_channel();
-        self.inner.inbox.send(Command::Submit(Submission { request, events })).map_err(|_| {
-            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
-            EngineError::Stopped
-        })?;
+        self.inner
+            .inbox
+            .send(Command::Submit(Submission { request, events }))
+            .map_err(|_| {
+                self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+                EngineError::Stopped
+            })?;
         Ok(rx)
     }
 }
 
 /// The name a model file is served under by default: its file name without `.gguf`.
 pub fn model_id(path: &std::path::Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.strip_suffix(".gguf").unwrap_or(&name).to_string()
 }
 
 fn meta_u32(model: &LlamaModel, key: &str) -> u32 {
-    model.meta_val_str(key).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    model
+        .meta_val_str(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
@@ -240,7 +280,9 @@ fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
         String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
     };
     ModelInfo {
-        architecture: model.meta_val_str("general.architecture").unwrap_or_default(),
+        architecture: model
+            .meta_val_str("general.architecture")
+            .unwrap_or_default(),
         n_ctx_train: model.n_ctx_train(),
         n_ctx,
         n_parallel,

@@ -47,7 +47,8 @@ impl OutputText {
         };
         let done: Vec<u8> = self.partial.drain(..valid).collect();
         // Cannot fail: `valid` bytes were just checked.
-        self.text.push_str(std::str::from_utf8(&done).unwrap_or_default());
+        self.text
+            .push_str(std::str::from_utf8(&done).unwrap_or_default());
         self.release()
     }
 
@@ -130,7 +131,10 @@ mod tests {
 
     #[test]
     fn plain_text_passes_through() {
-        assert_eq!(run(&[], &[b"Hello", b", ", b"world"]), ("Hello, world".into(), false));
+        assert_eq!(
+            run(&[], &[b"Hello", b", ", b"world"]),
+            ("Hello, world".into(), false)
+        );
     }
 
     #[test]

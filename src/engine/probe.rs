@@ -29,11 +29,16 @@ pub struct Probe {
 
 impl Probe {
     pub fn load(spec: EngineSpec) -> Result<Self, EngineError> {
-        let params = LlamaModelParams::default().with_n_gpu_layers(spec.n_gpu_layers).with_use_mlock(spec.mlock);
-        let model = LlamaModel::load_from_file(backend()?, &spec.model_path, &params).map_err(|e| EngineError::Load {
-            path: spec.model_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let params = LlamaModelParams::default()
+            .with_n_gpu_layers(spec.n_gpu_layers)
+            .with_use_mlock(spec.mlock);
+        let model =
+            LlamaModel::load_from_file(backend()?, &spec.model_path, &params).map_err(|e| {
+                EngineError::Load {
+                    path: spec.model_path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Self { model, spec })
     }
 
@@ -43,7 +48,12 @@ impl Probe {
 
     /// Runs one warm-up, then `reps` timed runs, each on an empty cache. `on_rep` is called
     /// after each run (for progress).
-    pub fn run(&self, test: ProbeTest, reps: u32, mut on_rep: impl FnMut()) -> Result<Vec<Duration>, EngineError> {
+    pub fn run(
+        &self,
+        test: ProbeTest,
+        reps: u32,
+        mut on_rep: impl FnMut(),
+    ) -> Result<Vec<Duration>, EngineError> {
         let mut ctx = self.context(test.n_prompt + test.n_gen)?;
         let n_vocab = self.model.n_vocab();
         let bos = self.model.vocab().bos();
@@ -93,23 +103,45 @@ impl Probe {
     }
 
     /// `n` prompt tokens, BOS first where the model wants one, in `n_batch` chunks.
-    fn prompt(&self, ctx: &mut LlamaContext<'_>, n: u32, bos: LlamaToken, random: &mut impl FnMut() -> LlamaToken) -> Result<(), EngineError> {
+    fn prompt(
+        &self,
+        ctx: &mut LlamaContext<'_>,
+        n: u32,
+        bos: LlamaToken,
+        random: &mut impl FnMut() -> LlamaToken,
+    ) -> Result<(), EngineError> {
         let add_bos = self.model.vocab().should_add_bos();
-        let tokens: Vec<LlamaToken> = (0..n).map(|i| if i == 0 && add_bos { bos } else { random() }).collect();
+        let tokens: Vec<LlamaToken> = (0..n)
+            .map(|i| if i == 0 && add_bos { bos } else { random() })
+            .collect();
         for chunk in tokens.chunks(self.spec.n_batch as usize) {
-            let mut batch = LlamaBatch::get_one(chunk).map_err(|e| EngineError::Decode(e.to_string()))?;
-            ctx.decode(&mut batch).map_err(|e| EngineError::Decode(e.to_string()))?;
+            let mut batch =
+                LlamaBatch::get_one(chunk).map_err(|e| EngineError::Decode(e.to_string()))?;
+            ctx.decode(&mut batch)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
         }
         Ok(())
     }
 
     /// `n` single-token decodes of random tokens, as llama-bench's tg test.
-    fn generate(&self, ctx: &mut LlamaContext<'_>, n: u32, bos: LlamaToken, random: &mut impl FnMut() -> LlamaToken) -> Result<(), EngineError> {
-        let mut token = if self.model.vocab().should_add_bos() { bos } else { random() };
+    fn generate(
+        &self,
+        ctx: &mut LlamaContext<'_>,
+        n: u32,
+        bos: LlamaToken,
+        random: &mut impl FnMut() -> LlamaToken,
+    ) -> Result<(), EngineError> {
+        let mut token = if self.model.vocab().should_add_bos() {
+            bos
+        } else {
+            random()
+        };
         for _ in 0..n {
             let one = [token];
-            let mut batch = LlamaBatch::get_one(&one).map_err(|e| EngineError::Decode(e.to_string()))?;
-            ctx.decode(&mut batch).map_err(|e| EngineError::Decode(e.to_string()))?;
+            let mut batch =
+                LlamaBatch::get_one(&one).map_err(|e| EngineError::Decode(e.to_string()))?;
+            ctx.decode(&mut batch)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
             token = random();
         }
         Ok(())

@@ -180,12 +180,30 @@ mod tests {
     #[test]
     fn rejects_values_llama_cpp_cannot_take() {
         let bad = [
-            SamplingParams { top_p: 1.5, ..Default::default() },
-            SamplingParams { temperature: f32::NAN, ..Default::default() },
-            SamplingParams { top_k: -1, ..Default::default() },
-            SamplingParams { repeat_penalty: 0.0, ..Default::default() },
-            SamplingParams { logit_bias: vec![(100, 1.0)], ..Default::default() },
-            SamplingParams { logit_bias: vec![(-1, 1.0)], ..Default::default() },
+            SamplingParams {
+                top_p: 1.5,
+                ..Default::default()
+            },
+            SamplingParams {
+                temperature: f32::NAN,
+                ..Default::default()
+            },
+            SamplingParams {
+                top_k: -1,
+                ..Default::default()
+            },
+            SamplingParams {
+                repeat_penalty: 0.0,
+                ..Default::default()
+            },
+            SamplingParams {
+                logit_bias: vec![(100, 1.0)],
+                ..Default::default()
+            },
+            SamplingParams {
+                logit_bias: vec![(-1, 1.0)],
+                ..Default::default()
+            },
         ];
         for p in bad {
             assert!(p.validate(100).is_err(), "{p:?} should be refused");

@@ -35,7 +35,12 @@ pub fn choose_slot(idle: &[IdleSlot<'_>], prompt: &[TokenId]) -> Option<usize> {
 /// Which idle caches to drop, least recently used first, so that `need` more cells fit into
 /// a cache of `capacity` cells of which `used` are taken. Returns the slot indices to clear;
 /// if even dropping all of them is not enough, returns them all (the caller then waits).
-pub fn caches_to_evict(idle: &[IdleSlot<'_>], used: usize, need: usize, capacity: usize) -> Vec<usize> {
+pub fn caches_to_evict(
+    idle: &[IdleSlot<'_>],
+    used: usize,
+    need: usize,
+    capacity: usize,
+) -> Vec<usize> {
     let mut order: Vec<_> = idle.iter().filter(|s| !s.cached.is_empty()).collect();
     order.sort_by_key(|s| s.last_used);
     let mut free = capacity.saturating_sub(used);
@@ -55,7 +60,11 @@ mod tests {
     use super::*;
 
     fn idle<'a>(index: usize, cached: &'a [TokenId], last_used: u64) -> IdleSlot<'a> {
-        IdleSlot { index, cached, last_used }
+        IdleSlot {
+            index,
+            cached,
+            last_used,
+        }
     }
 
     #[test]

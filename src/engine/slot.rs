@@ -98,7 +98,12 @@ impl Slot {
 }
 
 impl Job {
-    pub fn new(request: Request, events: UnboundedSender<Event>, sampler: LlamaSampler, cached: usize) -> Self {
+    pub fn new(
+        request: Request,
+        events: UnboundedSender<Event>,
+        sampler: LlamaSampler,
+        cached: usize,
+    ) -> Self {
         let output = OutputText::new(request.stop.clone());
         Self {
             request,
@@ -129,7 +134,10 @@ impl Job {
     pub fn finish(mut self, reason: FinishReason) {
         let rest = self.output.finish();
         if !rest.is_empty() {
-            self.send_text(TokenDelta { text: rest, logprob: None });
+            self.send_text(TokenDelta {
+                text: rest,
+                logprob: None,
+            });
         }
         if let Some(first) = self.first_token_at {
             self.timings.generation_time = first.elapsed();

@@ -44,7 +44,9 @@ impl FromStr for FlashAttn {
             "on" | "1" | "true" => Ok(Self::On),
             "off" | "0" | "false" => Ok(Self::Off),
             "auto" => Ok(Self::Auto),
-            _ => Err(format!("flash attention must be on, off or auto, not {s:?}")),
+            _ => Err(format!(
+                "flash attention must be on, off or auto, not {s:?}"
+            )),
         }
     }
 }
@@ -64,7 +66,9 @@ pub enum KvType {
 }
 
 impl KvType {
-    pub const NAMES: [&'static str; 9] = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"];
+    pub const NAMES: [&'static str; 9] = [
+        "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1",
+    ];
 
     /// Quantized V caches need flash attention in llama.cpp.
     pub fn is_quantized(self) -> bool {
@@ -90,18 +94,43 @@ impl KvType {
 impl FromStr for KvType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let all = [Self::F32, Self::F16, Self::Bf16, Self::Q8_0, Self::Q4_0, Self::Q4_1, Self::Iq4Nl, Self::Q5_0, Self::Q5_1];
+        let all = [
+            Self::F32,
+            Self::F16,
+            Self::Bf16,
+            Self::Q8_0,
+            Self::Q4_0,
+            Self::Q4_1,
+            Self::Iq4Nl,
+            Self::Q5_0,
+            Self::Q5_1,
+        ];
         Self::NAMES
             .iter()
             .position(|n| n.eq_ignore_ascii_case(s))
             .map(|i| all[i])
-            .ok_or_else(|| format!("cache type must be one of {}, not {s:?}", Self::NAMES.join(", ")))
+            .ok_or_else(|| {
+                format!(
+                    "cache type must be one of {}, not {s:?}",
+                    Self::NAMES.join(", ")
+                )
+            })
     }
 }
 
 impl std::fmt::Display for KvType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let all = [Self::F32, Self::F16, Self::Bf16, Self::Q8_0, Self::Q4_0, Self::Q4_1, Self::Iq4Nl, Self::Q5_0, Self::Q5_1];
+        let all = [
+            Self::F32,
+            Self::F16,
+            Self::Bf16,
+            Self::Q8_0,
+            Self::Q4_0,
+            Self::Q4_1,
+            Self::Iq4Nl,
+            Self::Q5_0,
+            Self::Q5_1,
+        ];
         let i = all.iter().position(|k| k == self).unwrap_or(1);
         f.write_str(Self::NAMES[i])
     }

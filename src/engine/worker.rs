@@ -56,7 +56,13 @@ pub struct Worker<'m> {
 }
 
 impl<'m> Worker<'m> {
-    pub fn new(model: &'m LlamaModel, ctx: LlamaContext<'m>, config: WorkerConfig, n_slots: u32, queued: Arc<AtomicUsize>) -> Self {
+    pub fn new(
+        model: &'m LlamaModel,
+        ctx: LlamaContext<'m>,
+        config: WorkerConfig,
+        n_slots: u32,
+        queued: Arc<AtomicUsize>,
+    ) -> Self {
         let batch_capacity = config.n_batch as usize + n_slots as usize;
         Self {
             model,
@@ -125,7 +131,8 @@ impl<'m> Worker<'m> {
     fn drop_cancelled(&mut self) {
         let before = self.queue.len();
         self.queue.retain(|s| !s.events.is_closed());
-        self.queued.fetch_sub(before - self.queue.len(), Ordering::Relaxed);
+        self.queued
+            .fetch_sub(before - self.queue.len(), Ordering::Relaxed);
         for slot in &mut self.slots {
             if slot.job.as_ref().is_some_and(Job::is_cancelled) {
                 tracing::info!(parent: &slot.job.as_ref().map(|j| j.request.span.clone()).unwrap_or_else(tracing::Span::none), slot = slot.seq, "client went away; slot freed");
@@ -143,14 +150,27 @@ impl<'m> Worker<'m> {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.is_idle())
-                .map(|(index, s)| IdleSlot { index, cached: &s.cache, last_used: s.last_used })
+                .map(|(index, s)| IdleSlot {
+                    index,
+                    cached: &s.cache,
+                    last_used: s.last_used,
+                })
                 .collect();
-            let Some(front) = self.queue.front() else { break };
-            let Some(index) = choose_slot(&idle, &front.request.prompt) else { break };
-            let Some(sub) = self.queue.pop_front() else { break };
+            let Some(front) = self.queue.front() else {
+                break;
+            };
+            let Some(index) = choose_slot(&idle, &front.request.prompt) else {
+                break;
+            };
+            let Some(sub) = self.queue.pop_front() else {
+                break;
+            };
             self.queued.fetch_sub(1, Ordering::Relaxed);
             let reused = self.reuse_prefix(index, &sub.request.prompt);
-            let mut sampler = sub.request.sampling.build_chain(self.model.n_vocab(), self.config.n_ctx);
+            let mut sampler = sub
+                .request
+                .sampling
+                .build_chain(self.model.n_vocab(), self.config.n_ctx);
             if sub.request.sampling.wants_prompt() {
                 sampler.accept_many(sub.request.prompt.iter().map(|&t| LlamaToken(t)));
             }
@@ -204,7 +224,11 @@ impl<'m> Worker<'m> {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.is_idle())
-                .map(|(index, s)| IdleSlot { index, cached: &s.cache, last_used: s.last_used })
+                .map(|(index, s)| IdleSlot {
+                    index,
+                    cached: &s.cache,
+                    last_used: s.last_used,
+                })
                 .collect();
             for index in caches_to_evict(&idle, used, need, capacity) {
                 let slot = &mut self.slots[index];
@@ -220,8 +244,12 @@ impl<'m> Worker<'m> {
     fn fill_batch(&mut self) {
         self.batch.clear();
         for i in 0..self.slots.len() {
-            let Some(job) = &self.slots[i].job else { continue };
-            let SlotState::Generating { token } = job.state else { continue };
+            let Some(job) = &self.slots[i].job else {
+                continue;
+            };
+            let SlotState::Generating { token } = job.state else {
+                continue;
+            };
             if self.slots[i].cache.len() >= self.config.n_ctx as usize && !self.shift_context(i) {
                 self.finish(i, FinishReason::Length);
                 continue;
@@ -234,7 +262,11 @@ impl<'m> Worker<'m> {
             let slot = &mut self.slots[i];
             let pos = slot.cache.len() as i32;
             let at = self.batch.n_tokens();
-            if self.batch.add(LlamaToken(token), pos, &[slot.seq], true).is_err() {
+            if self
+                .batch
+                .add(LlamaToken(token), pos, &[slot.seq], true)
+                .is_err()
+            {
                 continue;
             }
             slot.cache.push(token);
@@ -245,12 +277,17 @@ impl<'m> Worker<'m> {
         let mut order: Vec<usize> = (0..self.slots.len()).collect();
         order.sort_by_key(|&i| self.slots[i].job.as_ref().map(|j| j.prompt_started));
         for i in order {
-            let budget = (self.config.n_batch as usize).saturating_sub(self.batch.n_tokens() as usize);
+            let budget =
+                (self.config.n_batch as usize).saturating_sub(self.batch.n_tokens() as usize);
             if budget == 0 {
                 break;
             }
-            let Some(job) = &self.slots[i].job else { continue };
-            let SlotState::Prompt { next } = job.state else { continue };
+            let Some(job) = &self.slots[i].job else {
+                continue;
+            };
+            let SlotState::Prompt { next } = job.state else {
+                continue;
+            };
             let wanted = (job.request.prompt.len() - next).min(budget);
             // A prompt that cannot get cells now waits for other slots to finish.
             let take = wanted.min(self.make_room(wanted));
@@ -258,12 +295,18 @@ impl<'m> Worker<'m> {
                 continue;
             }
             let slot = &mut self.slots[i];
-            let Some(job) = slot.job.as_mut() else { continue };
+            let Some(job) = slot.job.as_mut() else {
+                continue;
+            };
             let last = job.request.prompt.len() - 1;
             for pos in next..next + take {
                 let token = job.request.prompt[pos];
                 let at = self.batch.n_tokens();
-                if self.batch.add(LlamaToken(token), pos as i32, &[slot.seq], pos == last).is_err() {
+                if self
+                    .batch
+                    .add(LlamaToken(token), pos as i32, &[slot.seq], pos == last)
+                    .is_err()
+                {
                     break;
                 }
                 slot.cache.push(token);
@@ -286,8 +329,19 @@ impl<'m> Worker<'m> {
         let n_past = slot.cache.len();
         let n_discard = (n_past - n_keep) / 2;
         let (keep, end) = (n_keep as u32, (n_keep + n_discard) as u32);
-        if self.ctx.kv_cache_seq_rm(slot.seq, Some(keep), Some(end)).is_err()
-            || self.ctx.kv_cache_seq_add(slot.seq, Some(end), Some(n_past as u32), -(n_discard as i32)).is_err()
+        if self
+            .ctx
+            .kv_cache_seq_rm(slot.seq, Some(keep), Some(end))
+            .is_err()
+            || self
+                .ctx
+                .kv_cache_seq_add(
+                    slot.seq,
+                    Some(end),
+                    Some(n_past as u32),
+                    -(n_discard as i32),
+                )
+                .is_err()
         {
             return false;
         }
@@ -316,22 +370,30 @@ impl<'m> Worker<'m> {
     fn fail_batch(&mut self, e: &DecodeError) {
         tracing::error!(error = %e, "decode failed");
         for slot in &mut self.slots {
-            let in_batch = slot.job.as_ref().is_some_and(|j| j.logits_at.is_some() || matches!(j.state, SlotState::Prompt { .. }));
+            let in_batch = slot.job.as_ref().is_some_and(|j| {
+                j.logits_at.is_some() || matches!(j.state, SlotState::Prompt { .. })
+            });
             if !in_batch {
                 continue;
             }
             let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
             slot.cache.clear();
             if let Some(job) = slot.job.take() {
-                let _ = job.events.send(Event::Error(EngineError::Decode(e.to_string())));
+                let _ = job
+                    .events
+                    .send(Event::Error(EngineError::Decode(e.to_string())));
             }
         }
     }
 
     fn sample(&mut self) {
         for i in 0..self.slots.len() {
-            let Some(job) = self.slots[i].job.as_mut() else { continue };
-            let Some(at) = job.logits_at.take() else { continue };
+            let Some(job) = self.slots[i].job.as_mut() else {
+                continue;
+            };
+            let Some(at) = job.logits_at.take() else {
+                continue;
+            };
             let now = Instant::now();
             if job.first_token_at.is_none() {
                 job.timings.prompt_decoded = job.request.prompt.len() as u32 - job.cached_tokens;
@@ -341,12 +403,18 @@ impl<'m> Worker<'m> {
             let token = job.sampler.sample(&self.ctx, at);
             let id = token.0;
             // Sampling reads the logits without changing them.
-            let logprob = job.request.logprobs.map(|n| logprobs(self.model, self.ctx.get_logits_ith(at), id, n));
+            let logprob = job
+                .request
+                .logprobs
+                .map(|n| logprobs(self.model, self.ctx.get_logits_ith(at), id, n));
             job.generated += 1;
             let vocab = self.model.vocab();
             if vocab.is_eog(token) && !job.request.ignore_eos {
                 if logprob.is_some() {
-                    job.send_text(TokenDelta { text: String::new(), logprob });
+                    job.send_text(TokenDelta {
+                        text: String::new(),
+                        logprob,
+                    });
                 }
                 self.finish(i, FinishReason::Stop);
                 continue;
@@ -364,7 +432,11 @@ impl<'m> Worker<'m> {
             };
             if stopped {
                 self.finish(i, FinishReason::Stop);
-            } else if job.request.max_tokens.is_some_and(|max| job.generated >= max) {
+            } else if job
+                .request
+                .max_tokens
+                .is_some_and(|max| job.generated >= max)
+            {
                 self.finish(i, FinishReason::Length);
             } else {
                 job.state = SlotState::Generating { token: id };
@@ -387,7 +459,9 @@ fn logprobs(model: &LlamaModel, logits: &[f32], chosen: TokenId, n: u8) -> Token
     let log_z = log_sum_exp(logits);
     let candidate = |id: usize| Candidate {
         id: id as TokenId,
-        bytes: model.vocab().token_to_piece(LlamaToken(id as TokenId), false, None),
+        bytes: model
+            .vocab()
+            .token_to_piece(LlamaToken(id as TokenId), false, None),
         logprob: logits[id] - log_z,
     };
     let mut ids: Vec<usize> = (0..logits.len()).collect();

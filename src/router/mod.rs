@@ -54,7 +54,9 @@ impl ModelRouter {
                 .models
                 .iter()
                 .find(|m| m.id == name || m.aliases.iter().any(|a| a == name))
-                .ok_or_else(|| RouterError::UnknownModel { name: name.to_string() }),
+                .ok_or_else(|| RouterError::UnknownModel {
+                    name: name.to_string(),
+                }),
             None if self.models.len() == 1 => Ok(&self.models[0]),
             None => Err(RouterError::NoModel),
         }

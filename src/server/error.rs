@@ -73,7 +73,11 @@ impl ApiError {
     /// Something broke on our side; the details go to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal server error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal server error; see the server log",
+        )
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -101,7 +105,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -113,11 +119,19 @@ impl From<RouterError> for ApiError {
             RouterError::UnknownModel { .. } => Self {
                 param: Some("model".into()),
                 code: Some("model_not_found"),
-                ..Self::new(StatusCode::NOT_FOUND, "invalid_request_error", e.to_string())
+                ..Self::new(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    e.to_string(),
+                )
             },
             RouterError::NoModel => Self {
                 retry_after: Some(5),
-                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable_error", e.to_string())
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable_error",
+                    e.to_string(),
+                )
             },
         }
     }

@@ -15,7 +15,8 @@ const PUBLIC: &[&str] = &["/health"];
 
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if state.loopback_only && !host_is_loopback(&req) {
-        return ApiError::forbidden("this server only answers requests addressed to localhost").into_response();
+        return ApiError::forbidden("this server only answers requests addressed to localhost")
+            .into_response();
     }
     if let Some(expected) = &state.api_key {
         if !PUBLIC.contains(&req.uri().path()) && !key_matches(&req, expected) {
@@ -41,7 +42,11 @@ fn key_matches(req: &Request, expected: &str) -> bool {
 
 /// Host header is a loopback name or address (requests without one come from HTTP/1.0 tools).
 fn host_is_loopback(req: &Request) -> bool {
-    let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
         return req.uri().host().is_none_or(is_loopback_name);
     };
     let name = match host.strip_prefix('[') {
@@ -53,7 +58,9 @@ fn host_is_loopback(req: &Request) -> bool {
 
 fn is_loopback_name(name: &str) -> bool {
     name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -61,25 +68,51 @@ mod tests {
     use super::*;
 
     fn with_host(host: &str) -> Request {
-        Request::builder().uri("/v1/models").header(header::HOST, host).body(Default::default()).unwrap()
+        Request::builder()
+            .uri("/v1/models")
+            .header(header::HOST, host)
+            .body(Default::default())
+            .unwrap()
     }
 
     #[test]
     fn loopback_hosts_pass_and_rebinding_names_do_not() {
-        for ok in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "127.0.0.2", "LOCALHOST"] {
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "127.0.0.2",
+            "LOCALHOST",
+        ] {
             assert!(host_is_loopback(&with_host(ok)), "{ok}");
         }
-        for bad in ["evil.example:8080", "192.168.1.5:8080", "localhost.evil.example", "[fe80::1]:80"] {
+        for bad in [
+            "evil.example:8080",
+            "192.168.1.5:8080",
+            "localhost.evil.example",
+            "[fe80::1]:80",
+        ] {
             assert!(!host_is_loopback(&with_host(bad)), "{bad}");
         }
     }
 
     #[test]
     fn key_is_read_from_bearer_or_x_api_key() {
-        let req = |name: &str, value: &str| Request::builder().header(name, value).body(Default::default()).unwrap();
-        assert!(key_matches(&req("authorization", "Bearer s3cret"), "s3cret"));
+        let req = |name: &str, value: &str| {
+            Request::builder()
+                .header(name, value)
+                .body(Default::default())
+                .unwrap()
+        };
+        assert!(key_matches(
+            &req("authorization", "Bearer s3cret"),
+            "s3cret"
+        ));
         assert!(key_matches(&req("x-api-key", "s3cret"), "s3cret"));
-        assert!(!key_matches(&req("authorization", "Bearer s3cre"), "s3cret"));
+        assert!(!key_matches(
+            &req("authorization", "Bearer s3cre"),
+            "s3cret"
+        ));
         assert!(!key_matches(&req("authorization", "s3cret"), "s3cret"));
     }
 }

@@ -19,24 +19,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::bad_request("request body is too large").with_status(status)
             } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}")).with_status(status)
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+                    .with_status(status)
             }
         })?;
         parse(&bytes).map(Json)
     }
 }
 
-/// Parses a body, naming the field at fault: `temperature: invalid type: string "hot", expected f32`.
+/// Parses a body in two steps: JSON syntax first, then the shape, so a shape error can name
+/// the field at fault (`temperature: invalid type: string "hot", expected f32`).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
+    from_value(&value)
+}
+
+/// Reads one view of an already parsed body (several types may read the same body).
+pub fn from_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            ApiError::bad_request(format!("the request body is not valid JSON: {inner}"))
+        if path == "." {
+            ApiError::bad_request(format!("the request body has the wrong shape: {inner}"))
         } else {
             ApiError::invalid(path.clone(), format!("{path}: {inner}"))
         }

@@ -36,15 +36,26 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
         .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn health() -> Response {
@@ -56,11 +67,14 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::bad_request("method not allowed on this route").with_status(StatusCode::METHOD_NOT_ALLOWED)
+    ApiError::bad_request("method not allowed on this route")
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// llama-server's `GET /slots`: what each slot is doing, for monitoring.
-async fn slots(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Response, ApiError> {
+async fn slots(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Response, ApiError> {
     let mut out = Vec::new();
     for model in state.router.list() {
         let engine = model.engine.clone();

@@ -24,7 +24,10 @@ pub trait ChunkEncoder: Send + 'static {
     fn finish(&mut self, done: &Completion) -> Vec<Value>;
 }
 
-pub fn stream<E: ChunkEncoder>(rx: UnboundedReceiver<Event>, mut encoder: E) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+pub fn stream<E: ChunkEncoder>(
+    rx: UnboundedReceiver<Event>,
+    mut encoder: E,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let start = encoder.start();
     let events = stream::unfold(Some((rx, encoder)), |state| async move {
         let (mut rx, mut encoder) = state?;
@@ -77,9 +80,17 @@ pub async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<Collected, ApiE
                 text.push_str(&delta.text);
                 logprobs.extend(delta.logprob);
             }
-            Event::Done(done) => return Ok(Collected { text, logprobs, done }),
+            Event::Done(done) => {
+                return Ok(Collected {
+                    text,
+                    logprobs,
+                    done,
+                })
+            }
             Event::Error(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::internal("engine ended the request without finishing it"))
+    Err(ApiError::internal(
+        "engine ended the request without finishing it",
+    ))
 }

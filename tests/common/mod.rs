@@ -12,8 +12,14 @@ pub fn smollm2() -> PathBuf {
 }
 
 fn model(file: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(file);
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-models.sh", path.display());
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-models.sh",
+        path.display()
+    );
     path
 }
 
@@ -45,7 +51,9 @@ impl TestServer {
             let runtime = tokio::runtime::Runtime::new().expect("test runtime");
             runtime.block_on(async move {
                 let app = App::start(settings).await.expect("server starts");
-                addr_tx.send(app.addr()).expect("test is waiting for the address");
+                addr_tx
+                    .send(app.addr())
+                    .expect("test is waiting for the address");
                 let _ = stopped.await;
                 app.stop(Duration::from_secs(5)).await;
             });
@@ -64,7 +72,12 @@ impl TestServer {
 
     /// `GET /slots`.
     pub async fn slots(&self) -> Vec<serde_json::Value> {
-        let body: serde_json::Value = reqwest::get(self.url("/slots")).await.unwrap().json().await.unwrap();
+        let body: serde_json::Value = reqwest::get(self.url("/slots"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         body.as_array().cloned().unwrap_or_default()
     }
 }

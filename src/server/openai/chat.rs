@@ -7,24 +7,37 @@ use serde_json::{json, Value};
 
 use crate::engine::{Completion, TokenDelta};
 use crate::server::error::ApiError;
-use crate::server::json::Json;
+use crate::server::json::{from_value, Json};
 use crate::server::sse::{self, ChunkEncoder};
 use crate::server::state::AppState;
 
-use super::types::{ChatCompletionRequest, Content, Message};
+use super::types::{ChatCompletionRequest, Content, Message, SamplingFields};
 use super::{chat_logprobs, finish_reason, new_id, timings, unix_now, usage};
 
 /// OpenAI allows 20 alternatives per token.
 const MAX_TOP_LOGPROBS: u8 = 20;
 
-pub async fn chat_completions(State(state): State<AppState>, Json(req): Json<ChatCompletionRequest>) -> Result<Response, ApiError> {
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let req: ChatCompletionRequest = from_value(&body)?;
+    let sampling: SamplingFields = from_value(&body)?;
     let model = state.router.get(req.model.as_deref())?;
     let messages = template_messages(req.messages)?;
     let logprobs = match (req.logprobs.unwrap_or(false), req.top_logprobs) {
         (_, Some(n)) if n > MAX_TOP_LOGPROBS => {
-            return Err(ApiError::invalid("top_logprobs", format!("top_logprobs must be 0 to {MAX_TOP_LOGPROBS}")))
+            return Err(ApiError::invalid(
+                "top_logprobs",
+                format!("top_logprobs must be 0 to {MAX_TOP_LOGPROBS}"),
+            ))
         }
-        (false, Some(_)) => return Err(ApiError::invalid("top_logprobs", "top_logprobs needs logprobs: true")),
+        (false, Some(_)) => {
+            return Err(ApiError::invalid(
+                "top_logprobs",
+                "top_logprobs needs logprobs: true",
+            ))
+        }
         (true, n) => Some(n.unwrap_or(0)),
         (false, None) => None,
     };
@@ -37,9 +50,12 @@ pub async fn chat_completions(State(state): State<AppState>, Json(req): Json<Cha
 
     let id = new_id("chatcmpl");
     let span = tracing::info_span!("request", id = %id, model = %model.id);
-    let stream = req.sampling.stream;
-    let include_usage = req.sampling.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let request = req.sampling.into_engine_request(prompt, logprobs, span)?;
+    let stream = sampling.stream;
+    let include_usage = sampling
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    let request = sampling.into_engine_request(prompt, logprobs, span)?;
     let rx = model.engine.submit(request)?;
     let encoder = ChatChunks {
         id,
@@ -52,7 +68,11 @@ pub async fn chat_completions(State(state): State<AppState>, Json(req): Json<Cha
         return Ok(sse::stream(rx, encoder).into_response());
     }
     let out = sse::collect(rx).await?;
-    let logprobs = if logprobs.is_some() { chat_logprobs(&out.logprobs) } else { Value::Null };
+    let logprobs = if logprobs.is_some() {
+        chat_logprobs(&out.logprobs)
+    } else {
+        Value::Null
+    };
     Ok(axum::Json(json!({
         "id": encoder.id,
         "object": "chat.completion",
@@ -74,7 +94,10 @@ pub async fn chat_completions(State(state): State<AppState>, Json(req): Json<Cha
 /// text parts joined into one string, `developer` (OpenAI's newer name) rendered as `system`.
 fn template_messages(messages: Vec<Message>) -> Result<Vec<Value>, ApiError> {
     if messages.is_empty() {
-        return Err(ApiError::invalid("messages", "messages must contain at least one message"));
+        return Err(ApiError::invalid(
+            "messages",
+            "messages must contain at least one message",
+        ));
     }
     messages
         .into_iter()

@@ -6,41 +6,60 @@ use serde_json::{json, Map, Value};
 
 use crate::engine::{Completion, TokenDelta, TokenId, TokenLogprob};
 use crate::server::error::ApiError;
-use crate::server::json::Json;
+use crate::server::json::{from_value, Json};
 use crate::server::sse::{self, ChunkEncoder};
 use crate::server::state::AppState;
 
-use super::types::{CompletionRequest, Prompt};
+use super::types::{CompletionRequest, Prompt, SamplingFields};
 use super::{finish_reason, new_id, timings, unix_now, usage};
 
 /// OpenAI's legacy API allows up to 5 alternatives per token.
 const MAX_LOGPROBS: u8 = 5;
 
-pub async fn completions(State(state): State<AppState>, Json(req): Json<CompletionRequest>) -> Result<Response, ApiError> {
+pub async fn completions(
+    State(state): State<AppState>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let req: CompletionRequest = from_value(&body)?;
+    let sampling: SamplingFields = from_value(&body)?;
     let model = state.router.get(req.model.as_deref())?;
     if req.echo {
         return Err(ApiError::invalid("echo", "echo is not supported"));
     }
     if req.suffix.is_some() {
-        return Err(ApiError::invalid("suffix", "suffix (fill-in-the-middle) is not supported"));
+        return Err(ApiError::invalid(
+            "suffix",
+            "suffix (fill-in-the-middle) is not supported",
+        ));
     }
     if req.logprobs.is_some_and(|n| n > MAX_LOGPROBS) {
-        return Err(ApiError::invalid("logprobs", format!("logprobs must be 0 to {MAX_LOGPROBS}")));
+        return Err(ApiError::invalid(
+            "logprobs",
+            format!("logprobs must be 0 to {MAX_LOGPROBS}"),
+        ));
     }
     let prompt = match req.prompt {
         Prompt::Text(text) => model.engine.tokenize(&text, true),
         Prompt::Tokens(ids) => token_ids(ids)?,
-        Prompt::TextBatch(mut batch) if batch.len() == 1 => model.engine.tokenize(&batch.remove(0), true),
+        Prompt::TextBatch(mut batch) if batch.len() == 1 => {
+            model.engine.tokenize(&batch.remove(0), true)
+        }
         Prompt::TokenBatch(mut batch) if batch.len() == 1 => token_ids(batch.remove(0))?,
         Prompt::TextBatch(_) | Prompt::TokenBatch(_) => {
-            return Err(ApiError::invalid("prompt", "only one prompt per request is supported"))
+            return Err(ApiError::invalid(
+                "prompt",
+                "only one prompt per request is supported",
+            ))
         }
     };
     let id = new_id("cmpl");
     let span = tracing::info_span!("request", id = %id, model = %model.id);
-    let stream = req.sampling.stream;
-    let include_usage = req.sampling.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let request = req.sampling.into_engine_request(prompt, req.logprobs, span)?;
+    let stream = sampling.stream;
+    let include_usage = sampling
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    let request = sampling.into_engine_request(prompt, req.logprobs, span)?;
     let rx = model.engine.submit(request)?;
     let encoder = TextChunks {
         id,
@@ -53,7 +72,11 @@ pub async fn completions(State(state): State<AppState>, Json(req): Json<Completi
         return Ok(sse::stream(rx, encoder).into_response());
     }
     let out = sse::collect(rx).await?;
-    let logprobs = if encoder.logprobs { legacy_logprobs(&out.logprobs) } else { Value::Null };
+    let logprobs = if encoder.logprobs {
+        legacy_logprobs(&out.logprobs)
+    } else {
+        Value::Null
+    };
     Ok(axum::Json(json!({
         "id": encoder.id,
         "object": "text_completion",
@@ -73,7 +96,10 @@ pub async fn completions(State(state): State<AppState>, Json(req): Json<Completi
 
 fn token_ids(ids: Vec<i64>) -> Result<Vec<TokenId>, ApiError> {
     ids.into_iter()
-        .map(|id| TokenId::try_from(id).map_err(|_| ApiError::invalid("prompt", format!("token id {id} is out of range"))))
+        .map(|id| {
+            TokenId::try_from(id)
+                .map_err(|_| ApiError::invalid("prompt", format!("token id {id} is out of range")))
+        })
         .collect()
 }
 
@@ -88,7 +114,14 @@ fn legacy_logprobs(items: &[TokenLogprob]) -> Value {
     }
     let top: Vec<Value> = items
         .iter()
-        .map(|lp| Value::Object(lp.top.iter().map(|c| (text(&c.bytes), json!(c.logprob))).collect::<Map<_, _>>()))
+        .map(|lp| {
+            Value::Object(
+                lp.top
+                    .iter()
+                    .map(|c| (text(&c.bytes), json!(c.logprob)))
+                    .collect::<Map<_, _>>(),
+            )
+        })
         .collect();
     json!({
         "tokens": items.iter().map(|lp| text(&lp.token.bytes)).collect::<Vec<_>>(),

@@ -20,25 +20,42 @@ const MAX_STOP_LEN: usize = 256;
 
 impl SamplingFields {
     /// Checks the fields and builds the engine request around an already tokenized prompt.
-    pub fn into_engine_request(self, prompt: Vec<TokenId>, logprobs: Option<u8>, span: tracing::Span) -> Result<Request, ApiError> {
+    pub fn into_engine_request(
+        self,
+        prompt: Vec<TokenId>,
+        logprobs: Option<u8>,
+        span: tracing::Span,
+    ) -> Result<Request, ApiError> {
         if let Some(n) = self.n.filter(|&n| n != 1) {
-            return Err(ApiError::invalid("n", format!("only n=1 is supported, not {n}; send separate requests")));
+            return Err(ApiError::invalid(
+                "n",
+                format!("only n=1 is supported, not {n}; send separate requests"),
+            ));
         }
         let defaults = SamplingParams::default();
         let temperature = self.temperature.unwrap_or(defaults.temperature);
         if !(0.0..=2.0).contains(&temperature) {
-            return Err(ApiError::invalid("temperature", "temperature must be between 0 and 2"));
+            return Err(ApiError::invalid(
+                "temperature",
+                "temperature must be between 0 and 2",
+            ));
         }
         let logit_bias = self
             .logit_bias
             .unwrap_or_default()
             .into_iter()
             .map(|(token, bias)| {
-                let id = token
-                    .parse::<TokenId>()
-                    .map_err(|_| ApiError::invalid("logit_bias", format!("logit_bias keys are token ids, not {token:?}")))?;
+                let id = token.parse::<TokenId>().map_err(|_| {
+                    ApiError::invalid(
+                        "logit_bias",
+                        format!("logit_bias keys are token ids, not {token:?}"),
+                    )
+                })?;
                 if !(-100.0..=100.0).contains(&bias) {
-                    return Err(ApiError::invalid("logit_bias", "biases must be between -100 and 100"));
+                    return Err(ApiError::invalid(
+                        "logit_bias",
+                        "biases must be between -100 and 100",
+                    ));
                 }
                 Ok((id, bias))
             })
@@ -56,7 +73,10 @@ impl SamplingFields {
         }
         let max_tokens = self.max_completion_tokens.or(self.max_tokens);
         if max_tokens == Some(0) {
-            return Err(ApiError::invalid("max_tokens", "max_tokens must be at least 1"));
+            return Err(ApiError::invalid(
+                "max_tokens",
+                "max_tokens must be at least 1",
+            ));
         }
         Ok(Request {
             prompt,
@@ -136,11 +156,17 @@ pub fn chat_logprobs(items: &[TokenLogprob]) -> serde_json::Value {
 }
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A response id: a prefix and 24 random alphanumerics, like OpenAI's.
 pub fn new_id(prefix: &str) -> String {
     use rand::distr::{Alphanumeric, SampleString};
-    format!("{prefix}-{}", Alphanumeric.sample_string(&mut rand::rng(), 24))
+    format!(
+        "{prefix}-{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 24)
+    )
 }

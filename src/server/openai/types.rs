@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Sampling and stopping fields shared by chat and text completions. llama-server's
-/// extensions (`top_k`, `min_p`, `repeat_penalty` ...) are accepted too.
+/// Sampling and stopping fields shared by chat and text completions, read from the same body
+/// as the endpoint's own fields (not `#[serde(flatten)]`ed: that loses the path of a bad field).
+/// llama-server's extensions (`top_k`, `min_p`, `repeat_penalty` ...) are accepted too.
 #[derive(Debug, Default, Deserialize)]
 pub struct SamplingFields {
     pub temperature: Option<f32>,
@@ -48,8 +49,6 @@ pub struct StreamOptions {
 pub struct ChatCompletionRequest {
     pub model: Option<String>,
     pub messages: Vec<Message>,
-    #[serde(flatten)]
-    pub sampling: SamplingFields,
     pub logprobs: Option<bool>,
     pub top_logprobs: Option<u8>,
     /// Passed to templates that render tools.
@@ -84,8 +83,6 @@ pub struct ContentPart {
 pub struct CompletionRequest {
     pub model: Option<String>,
     pub prompt: Prompt,
-    #[serde(flatten)]
-    pub sampling: SamplingFields,
     /// Legacy completions: number of top log-probabilities per token (0-5 in OpenAI).
     pub logprobs: Option<u8>,
     #[serde(default)]
