@@ -296,3 +296,52 @@ fn logprobs_describe_the_greedy_choice() {
         }
     }
 }
+
+/// Gemma 3 keeps only the last 512 positions in its sliding-window layers: a cached prefix may
+/// be extended, but cutting it back past the window must fall back to a full prompt, never to
+/// a cache with holes. Either way the answer is the cold one.
+#[test]
+fn sliding_window_caches_are_reused_only_where_they_are_whole() {
+    let spec = |path| {
+        let mut s = common::settings(|raw| raw.engine.parallel = Some(1)).engine;
+        s.model_path = path;
+        s
+    };
+    let warm = EngineHandle::spawn(spec(common::gemma3())).unwrap();
+    let cold = || EngineHandle::spawn(spec(common::gemma3())).unwrap();
+    let story: String = (0..200)
+        .map(|i| format!("Line {i}: the quick brown fox jumps. "))
+        .collect();
+    let long = format!("{story}\nSummary:");
+    let extended = format!("{story}\nSummary: foxes jump.\nAnother summary:");
+    let diverging = format!("{}\nSomething else entirely:", &story[..200]);
+    assert!(
+        warm.tokenize(&long, true).len() > 1600,
+        "the prompt must outgrow the window and the SWA cache (512 + ubatch)"
+    );
+
+    wait(warm.submit(greedy(&warm, &long, 8)).unwrap());
+    let (text, done) = wait(warm.submit(greedy(&warm, &extended, 8)).unwrap());
+    assert!(
+        done.usage.cached_tokens > 1600,
+        "an extended prompt reuses the cache: {:?}",
+        done.usage
+    );
+    let fresh = cold();
+    assert_eq!(
+        text,
+        wait(fresh.submit(greedy(&fresh, &extended, 8)).unwrap()).0
+    );
+
+    let (text, done) = wait(warm.submit(greedy(&warm, &diverging, 8)).unwrap());
+    assert_eq!(
+        done.usage.cached_tokens, 0,
+        "cutting back past the window recomputes: {:?}",
+        done.usage
+    );
+    let fresh = cold();
+    assert_eq!(
+        text,
+        wait(fresh.submit(greedy(&fresh, &diverging, 8)).unwrap()).0
+    );
+}

@@ -420,3 +420,17 @@ async fn a_client_leaving_mid_stream_frees_its_slot() {
     assert_eq!(status, 200);
     assert_eq!(done["usage"]["completion_tokens"], 3);
 }
+
+#[tokio::test]
+async fn a_model_without_a_chat_template_gets_the_chatml_fallback() {
+    let mut settings = common::settings(|_| {});
+    settings.engine.model_path = common::gemma3();
+    settings.model_path = common::gemma3();
+    let server = TestServer::start(settings);
+    let body = json!({"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4, "temperature": 0});
+    let (status, resp) = post(&server, "/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["model"], "gemma-3-270m-q4_k_m");
+    // <bos> + "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n" as Gemma tokenizes it.
+    assert!(resp["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
+}

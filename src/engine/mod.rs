@@ -118,6 +118,10 @@ impl EngineHandle {
             // Unified KV: one pool of n_ctx cells that any slot may fill up to n_ctx on its own,
             // as llama-server does; Paddock's scheduler keeps the sum within the pool.
             .with_kv_unified(true)
+            // Sliding-window layers keep only their window (llama.cpp's default keeps the whole
+            // context there, several times the memory on models like Gemma 3); the scheduler
+            // stops prefix reuse from cutting back past what such a cache still holds.
+            .with_swa_full(false)
             .with_n_threads(spec.n_threads)
             .with_n_threads_batch(spec.n_threads_batch)
             .with_flash_attention_policy(match spec.flash_attn {

@@ -11,6 +11,11 @@ pub fn smollm2() -> PathBuf {
     model("SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
+/// Gemma 3 270M Q4_K_M: sliding-window attention (512) and no chat template in the GGUF.
+pub fn gemma3() -> PathBuf {
+    model("gemma-3-270m-q4_k_m.gguf")
+}
+
 fn model(file: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("models")
