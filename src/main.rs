@@ -1,5 +1,7 @@
 //! `paddock`: the headless command line. Parses flags, then hands over to the library.
 
+use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -7,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use paddock::config::{normalize_llama_args, ServeArgs, Settings};
 use paddock::engine::probe::ProbeTest;
+use paddock::engine::LoadProgress;
 use paddock::App;
 
 #[derive(Parser)]
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse_from(normalize_llama_args(std::env::args())).command {
         Command::Serve(args) => serve(args),
@@ -71,11 +75,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(&args)?;
+    let mut settings = Settings::load(&args)?;
+    let bar = ProgressBar::new(100).with_style(
+        ProgressStyle::with_template("loading {msg} [{bar:30}] {pos}%")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    bar.set_message(settings.model_path.display().to_string());
+    let shown = bar.clone();
+    settings.engine.load_progress = Some(LoadProgress(Arc::new(move |p| {
+        shown.set_position((p * 100.0) as u64)
+    })));
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let app = App::start(settings).await?;
+        bar.finish_and_clear();
         println!("Paddock is serving on http://{}/v1", app.addr());
         shutdown_signal().await;
         tracing::info!("shutting down: no new requests, letting open ones finish");

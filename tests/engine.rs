@@ -345,3 +345,35 @@ fn sliding_window_caches_are_reused_only_where_they_are_whole() {
         wait(fresh.submit(greedy(&fresh, &diverging, 8)).unwrap()).0
     );
 }
+
+/// Two prompts that cannot both fit the shared context: the second waits for the first to
+/// finish instead of squeezing it out (which would end the first early with `length`).
+#[test]
+fn prompts_that_do_not_fit_together_take_turns() {
+    let engine = engine(2, 1024, |_| {});
+    let prompt = |topic: &str| {
+        let filler: String = (0..90).map(|i| format!("{topic} fact number {i}. ")).collect();
+        chatml(&format!("{filler}\nSummarize."))
+    };
+    let (a, b) = (prompt("Cats"), prompt("Dogs"));
+    assert!(
+        engine.tokenize(&a, true).len() > 520,
+        "each prompt must take over half the context"
+    );
+    let alone: Vec<_> = [&a, &b]
+        .iter()
+        .map(|p| wait(engine.submit(greedy(&engine, p, 16)).unwrap()))
+        .collect();
+    // Clear the caches so neither request can reuse anything.
+    wait(engine.submit(greedy(&engine, &chatml("x"), 1)).unwrap());
+    wait(engine.submit(greedy(&engine, &chatml("y"), 1)).unwrap());
+    let both = [
+        engine.submit(greedy(&engine, &a, 16)).unwrap(),
+        engine.submit(greedy(&engine, &b, 16)).unwrap(),
+    ];
+    for ((text, done), (alone_text, _)) in both.into_iter().map(wait).zip(&alone) {
+        assert_eq!(done.finish_reason, FinishReason::Length);
+        assert_eq!(done.usage.completion_tokens, 16);
+        assert_eq!(&text, alone_text);
+    }
+}

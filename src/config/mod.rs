@@ -140,6 +140,7 @@ impl Settings {
                 mlock: e.mlock.unwrap_or(false),
                 context_shift: e.context_shift.unwrap_or(false),
                 max_queue: e.max_queue.unwrap_or(64),
+                load_progress: None,
             },
             model_path,
         })

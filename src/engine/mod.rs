@@ -28,7 +28,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 pub use error::EngineError;
 pub use sampling::SamplingParams;
-pub use spec::{EngineSpec, FlashAttn, KvType};
+pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
 pub use types::{
     Candidate, Completion, Event, FinishReason, ModelInfo, Request, Timings, TokenDelta, TokenId,
     TokenLogprob, Usage,
@@ -82,9 +82,15 @@ impl EngineHandle {
                 "--mlock requested but this build cannot lock memory; the model may be paged out"
             );
         }
-        let params = LlamaModelParams::default()
+        let mut params = LlamaModelParams::default()
             .with_n_gpu_layers(spec.n_gpu_layers)
             .with_use_mlock(spec.mlock);
+        if let Some(LoadProgress(report)) = spec.load_progress.clone() {
+            params = params.with_progress_callback(move |p| {
+                report(p);
+                true // go on loading
+            });
+        }
         let model =
             LlamaModel::load_from_file(backend, &spec.model_path, &params).map_err(|e| {
                 EngineError::Load {
@@ -124,11 +130,7 @@ impl EngineHandle {
             .with_swa_full(false)
             .with_n_threads(spec.n_threads)
             .with_n_threads_batch(spec.n_threads_batch)
-            .with_flash_attention_policy(match spec.flash_attn {
-                FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
-                FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-                FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
-            })
+            .with_flash_attention_policy(spec.flash_attn.to_llama())
             .with_type_k(spec.cache_type_k.to_llama())
             .with_type_v(spec.cache_type_v.to_llama());
         let config = WorkerConfig {

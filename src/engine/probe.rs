@@ -12,7 +12,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use super::{backend, EngineError, EngineSpec, FlashAttn};
+use super::{backend, EngineError, EngineSpec};
 
 /// One llama-bench test: `n_prompt` tokens of prompt processing or `n_gen` of generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,11 +90,8 @@ impl Probe {
             .with_n_ubatch(s.n_ubatch.min(s.n_batch))
             .with_n_threads(s.n_threads)
             .with_n_threads_batch(s.n_threads_batch)
-            .with_flash_attention_policy(match s.flash_attn {
-                FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
-                FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-                FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
-            })
+            .with_swa_full(false) // as llama-bench
+            .with_flash_attention_policy(s.flash_attn.to_llama())
             .with_type_k(s.cache_type_k.to_llama())
             .with_type_v(s.cache_type_v.to_llama());
         self.model

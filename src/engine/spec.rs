@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Everything `EngineHandle::spawn` needs. Built from `config::Settings` by the caller.
 #[derive(Debug, Clone)]
@@ -27,6 +28,18 @@ pub struct EngineSpec {
     pub context_shift: bool,
     /// Most requests that may wait for a free slot before new ones are refused as busy.
     pub max_queue: usize,
+    /// Told the load's progress (0.0 to 1.0) while the model loads; for progress bars.
+    pub load_progress: Option<LoadProgress>,
+}
+
+/// A callback for model-load progress, shareable so the spec stays `Clone`.
+#[derive(Clone)]
+pub struct LoadProgress(pub Arc<dyn Fn(f32) + Send + Sync>);
+
+impl std::fmt::Debug for LoadProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadProgress")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +78,36 @@ pub enum KvType {
     Q5_1,
 }
 
+impl FlashAttn {
+    pub(super) fn to_llama(self) -> llama_cpp_sys_2::llama_flash_attn_type {
+        match self {
+            Self::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            Self::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            Self::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        }
+    }
+}
+
 impl KvType {
-    pub const NAMES: [&'static str; 9] = [
-        "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1",
+    /// Every type with its llama.cpp name, in one table.
+    const TABLE: [(Self, &'static str); 9] = [
+        (Self::F32, "f32"),
+        (Self::F16, "f16"),
+        (Self::Bf16, "bf16"),
+        (Self::Q8_0, "q8_0"),
+        (Self::Q4_0, "q4_0"),
+        (Self::Q4_1, "q4_1"),
+        (Self::Iq4Nl, "iq4_nl"),
+        (Self::Q5_0, "q5_0"),
+        (Self::Q5_1, "q5_1"),
     ];
+
+    pub fn name(self) -> &'static str {
+        Self::TABLE
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("f16", |(_, n)| n)
+    }
 
     /// Quantized V caches need flash attention in llama.cpp.
     pub fn is_quantized(self) -> bool {
@@ -94,45 +133,20 @@ impl KvType {
 impl FromStr for KvType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let all = [
-            Self::F32,
-            Self::F16,
-            Self::Bf16,
-            Self::Q8_0,
-            Self::Q4_0,
-            Self::Q4_1,
-            Self::Iq4Nl,
-            Self::Q5_0,
-            Self::Q5_1,
-        ];
-        Self::NAMES
+        Self::TABLE
             .iter()
-            .position(|n| n.eq_ignore_ascii_case(s))
-            .map(|i| all[i])
+            .find(|(_, name)| name.eq_ignore_ascii_case(s))
+            .map(|(k, _)| *k)
             .ok_or_else(|| {
-                format!(
-                    "cache type must be one of {}, not {s:?}",
-                    Self::NAMES.join(", ")
-                )
+                let names: Vec<_> = Self::TABLE.iter().map(|(_, n)| *n).collect();
+                format!("cache type must be one of {}, not {s:?}", names.join(", "))
             })
     }
 }
 
 impl std::fmt::Display for KvType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let all = [
-            Self::F32,
-            Self::F16,
-            Self::Bf16,
-            Self::Q8_0,
-            Self::Q4_0,
-            Self::Q4_1,
-            Self::Iq4Nl,
-            Self::Q5_0,
-            Self::Q5_1,
-        ];
-        let i = all.iter().position(|k| k == self).unwrap_or(1);
-        f.write_str(Self::NAMES[i])
+        f.write_str(self.name())
     }
 }
 
@@ -142,7 +156,7 @@ mod tests {
 
     #[test]
     fn kv_types_round_trip_through_their_names() {
-        for name in KvType::NAMES {
+        for (_, name) in KvType::TABLE {
             assert_eq!(name.parse::<KvType>().unwrap().to_string(), name);
         }
         assert!("q9_9".parse::<KvType>().is_err());

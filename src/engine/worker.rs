@@ -145,28 +145,24 @@ impl<'m> Worker<'m> {
     /// Moves waiting requests into idle slots, reusing the longest cached prefix.
     fn admit(&mut self) {
         while !self.queue.is_empty() {
-            let idle: Vec<IdleSlot<'_>> = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.is_idle())
-                .map(|(index, s)| IdleSlot {
-                    index,
-                    cached: &s.cache,
-                    last_used: s.last_used,
-                })
-                .collect();
+            let idle = self.idle_slots(None);
             let Some(front) = self.queue.front() else {
                 break;
             };
             let Some(index) = choose_slot(&idle, &front.request.prompt) else {
                 break;
             };
+            let keep = self.reusable_prefix(index, &front.request.prompt);
+            let need = front.request.prompt.len() - keep;
+            if !self.has_room(index, keep, need) {
+                // Wait in the queue until running requests finish and free cells.
+                break;
+            }
             let Some(sub) = self.queue.pop_front() else {
                 break;
             };
             self.queued.fetch_sub(1, Ordering::Relaxed);
-            let reused = self.reuse_prefix(index, &sub.request.prompt);
+            let reused = self.reuse_prefix(index, &sub.request.prompt, keep);
             let mut sampler = sub
                 .request
                 .sampling
@@ -181,23 +177,62 @@ impl<'m> Worker<'m> {
         }
     }
 
-    /// Keeps the slot's cached tokens shared with `prompt` and drops the rest from the KV cache.
-    /// Returns how many prompt tokens are reused. At least one prompt token is always decoded,
-    /// since sampling needs its logits.
-    fn reuse_prefix(&mut self, index: usize, prompt: &[TokenId]) -> usize {
-        let seq = self.slots[index].seq;
-        let cached = &self.slots[index].cache;
-        let mut keep = common_prefix(cached, prompt).min(prompt.len() - 1);
-        if keep < cached.len() && keep > 0 {
+    /// How many of the slot's cached tokens `prompt` can reuse. At least one prompt token is
+    /// always decoded, since sampling needs its logits.
+    fn reusable_prefix(&self, index: usize, prompt: &[TokenId]) -> usize {
+        let slot = &self.slots[index];
+        let keep = common_prefix(&slot.cache, prompt).min(prompt.len() - 1);
+        if keep < slot.cache.len() && keep > 0 {
             // A sliding-window cache only holds the last `window` positions; cutting it back
             // further than that leaves holes, so the prompt is decoded from scratch instead.
-            let pos_min = self.ctx.kv_cache_seq_pos_min(seq).max(0) as usize;
+            let pos_min = self.ctx.kv_cache_seq_pos_min(slot.seq).max(0) as usize;
             let window = self.config.swa_window as usize;
             if window > 0 && pos_min > keep.saturating_sub(window) {
-                keep = 0;
+                return 0;
             }
         }
-        if keep < cached.len() {
+        keep
+    }
+
+    /// Whether a prompt needing `need` more cells fits into slot `index` (keeping `keep` of its
+    /// cached tokens) next to the prompts already admitted, each of which keeps room to finish:
+    /// so two large prompts never wait on each other forever. Drops other idle caches if needed.
+    fn has_room(&mut self, index: usize, keep: usize, need: usize) -> bool {
+        let reserved: usize = self
+            .slots
+            .iter()
+            .filter_map(
+                |s| match s.job.as_ref().map(|j| (j.state, j.request.prompt.len())) {
+                    Some((SlotState::Prompt { next }, len)) => Some(len - next),
+                    _ => None,
+                },
+            )
+            .sum();
+        let released = self.slots[index].cache.len() - keep;
+        let used = self.used_cells() - released + reserved;
+        let capacity = self.config.n_ctx as usize;
+        if used + need <= capacity {
+            return true;
+        }
+        let idle = self.idle_slots(Some(index));
+        let evict = caches_to_evict(&idle, used, need, capacity);
+        let freed: usize = evict.iter().map(|&i| self.slots[i].cache.len()).sum();
+        if used - freed + need > capacity {
+            return false;
+        }
+        for i in evict {
+            let _ = self.ctx.kv_cache_seq_rm(self.slots[i].seq, None, None);
+            self.slots[i].cache.clear();
+        }
+        true
+    }
+
+    /// Cuts the slot's cache back to its first `keep` tokens (from `reusable_prefix`).
+    /// Returns how many prompt tokens are reused.
+    fn reuse_prefix(&mut self, index: usize, prompt: &[TokenId], keep: usize) -> usize {
+        let seq = self.slots[index].seq;
+        let mut keep = keep.min(prompt.len() - 1);
+        if keep < self.slots[index].cache.len() {
             let cut = u32::try_from(keep).ok();
             // Recurrent models cannot drop a tail of their state: start over.
             if keep == 0 || self.ctx.kv_cache_seq_rm(seq, cut, None).is_err() {
@@ -207,6 +242,20 @@ impl<'m> Worker<'m> {
         }
         self.slots[index].cache.truncate(keep);
         keep
+    }
+
+    /// Idle slots as the scheduler sees them, optionally leaving one out.
+    fn idle_slots(&self, except: Option<usize>) -> Vec<IdleSlot<'_>> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.is_idle() && Some(*i) != except)
+            .map(|(index, s)| IdleSlot {
+                index,
+                cached: &s.cache,
+                last_used: s.last_used,
+            })
+            .collect()
     }
 
     fn used_cells(&self) -> usize {
@@ -219,17 +268,7 @@ impl<'m> Worker<'m> {
         let capacity = self.config.n_ctx as usize;
         let used = self.used_cells();
         if used + need > capacity {
-            let idle: Vec<IdleSlot<'_>> = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.is_idle())
-                .map(|(index, s)| IdleSlot {
-                    index,
-                    cached: &s.cache,
-                    last_used: s.last_used,
-                })
-                .collect();
+            let idle = self.idle_slots(None);
             for index in caches_to_evict(&idle, used, need, capacity) {
                 let slot = &mut self.slots[index];
                 let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);

@@ -12,7 +12,7 @@ use crate::server::sse::{self, ChunkEncoder};
 use crate::server::state::AppState;
 
 use super::types::{ChatCompletionRequest, Content, Message, SamplingFields};
-use super::{chat_logprobs, finish_reason, new_id, timings, unix_now, usage};
+use super::{chat_logprobs, finish_reason, new_id, timings, unix_now, usage, StreamHeader};
 
 /// OpenAI allows 20 alternatives per token.
 const MAX_TOP_LOGPROBS: u8 = 20;
@@ -58,10 +58,13 @@ pub async fn chat_completions(
     let request = sampling.into_engine_request(prompt, logprobs, span)?;
     let rx = model.engine.submit(request)?;
     let encoder = ChatChunks {
-        id,
-        model: model.id.clone(),
-        created: unix_now(),
-        include_usage,
+        header: StreamHeader {
+            id,
+            object: "chat.completion.chunk",
+            model: model.id.clone(),
+            created: unix_now(),
+            include_usage,
+        },
         logprobs: logprobs.is_some(),
     };
     if stream {
@@ -74,10 +77,10 @@ pub async fn chat_completions(
         Value::Null
     };
     Ok(axum::Json(json!({
-        "id": encoder.id,
+        "id": encoder.header.id,
         "object": "chat.completion",
-        "created": encoder.created,
-        "model": encoder.model,
+        "created": encoder.header.created,
+        "model": encoder.header.model,
         "choices": [{
             "index": 0,
             "message": { "role": "assistant", "content": out.text },
@@ -147,32 +150,13 @@ fn template_messages(messages: Vec<Message>) -> Result<Vec<Value>, ApiError> {
 /// `chat.completion.chunk`s: role first, then content deltas, then the finish reason and,
 /// with `stream_options.include_usage`, a usage chunk with no choices.
 struct ChatChunks {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
+    header: StreamHeader,
     logprobs: bool,
-}
-
-impl ChatChunks {
-    fn chunk(&self, choices: Value) -> Value {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
-        }
-        chunk
-    }
 }
 
 impl ChunkEncoder for ChatChunks {
     fn start(&mut self) -> Vec<Value> {
-        vec![self.chunk(json!([{
+        vec![self.header.chunk(json!([{
             "index": 0,
             "delta": { "role": "assistant", "content": "" },
             "logprobs": null,
@@ -188,7 +172,7 @@ impl ChunkEncoder for ChatChunks {
             (Some(lp), true) => chat_logprobs(std::slice::from_ref(lp)),
             _ => Value::Null,
         };
-        Some(self.chunk(json!([{
+        Some(self.header.chunk(json!([{
             "index": 0,
             "delta": { "content": delta.text },
             "logprobs": logprobs,
@@ -197,19 +181,12 @@ impl ChunkEncoder for ChatChunks {
     }
 
     fn finish(&mut self, done: &Completion) -> Vec<Value> {
-        let mut last = self.chunk(json!([{
+        let last = json!({
             "index": 0,
             "delta": {},
             "logprobs": null,
             "finish_reason": finish_reason(done.finish_reason),
-        }]));
-        last["timings"] = json!(timings(done));
-        let mut chunks = vec![last];
-        if self.include_usage {
-            let mut usage_chunk = self.chunk(json!([]));
-            usage_chunk["usage"] = json!(usage(done));
-            chunks.push(usage_chunk);
-        }
-        chunks
+        });
+        self.header.closing(last, done)
     }
 }

@@ -11,7 +11,7 @@ use crate::server::sse::{self, ChunkEncoder};
 use crate::server::state::AppState;
 
 use super::types::{CompletionRequest, Prompt, SamplingFields};
-use super::{finish_reason, new_id, timings, unix_now, usage};
+use super::{finish_reason, new_id, timings, unix_now, usage, StreamHeader};
 
 /// OpenAI's legacy API allows up to 5 alternatives per token.
 const MAX_LOGPROBS: u8 = 5;
@@ -62,10 +62,13 @@ pub async fn completions(
     let request = sampling.into_engine_request(prompt, req.logprobs, span)?;
     let rx = model.engine.submit(request)?;
     let encoder = TextChunks {
-        id,
-        model: model.id.clone(),
-        created: unix_now(),
-        include_usage,
+        header: StreamHeader {
+            id,
+            object: "text_completion",
+            model: model.id.clone(),
+            created: unix_now(),
+            include_usage,
+        },
         logprobs: req.logprobs.is_some(),
     };
     if stream {
@@ -78,10 +81,10 @@ pub async fn completions(
         Value::Null
     };
     Ok(axum::Json(json!({
-        "id": encoder.id,
+        "id": encoder.header.id,
         "object": "text_completion",
-        "created": encoder.created,
-        "model": encoder.model,
+        "created": encoder.header.created,
+        "model": encoder.header.model,
         "choices": [{
             "index": 0,
             "text": out.text,
@@ -132,27 +135,8 @@ fn legacy_logprobs(items: &[TokenLogprob]) -> Value {
 }
 
 struct TextChunks {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
+    header: StreamHeader,
     logprobs: bool,
-}
-
-impl TextChunks {
-    fn chunk(&self, choices: Value) -> Value {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
-        }
-        chunk
-    }
 }
 
 impl ChunkEncoder for TextChunks {
@@ -168,23 +152,16 @@ impl ChunkEncoder for TextChunks {
             (Some(lp), true) => legacy_logprobs(std::slice::from_ref(lp)),
             _ => Value::Null,
         };
-        Some(self.chunk(json!([{ "index": 0, "text": delta.text, "logprobs": logprobs, "finish_reason": null }])))
+        Some(self.header.chunk(json!([{ "index": 0, "text": delta.text, "logprobs": logprobs, "finish_reason": null }])))
     }
 
     fn finish(&mut self, done: &Completion) -> Vec<Value> {
-        let mut last = self.chunk(json!([{
+        let last = json!({
             "index": 0,
             "text": "",
             "logprobs": null,
             "finish_reason": finish_reason(done.finish_reason),
-        }]));
-        last["timings"] = json!(timings(done));
-        let mut chunks = vec![last];
-        if self.include_usage {
-            let mut usage_chunk = self.chunk(json!([]));
-            usage_chunk["usage"] = json!(usage(done));
-            chunks.push(usage_chunk);
-        }
-        chunks
+        });
+        self.header.closing(last, done)
     }
 }

@@ -155,6 +155,51 @@ pub fn chat_logprobs(items: &[TokenLogprob]) -> serde_json::Value {
     serde_json::json!({ "content": content })
 }
 
+/// What every chunk of one streamed response repeats, and the closing chunks both APIs share.
+pub struct StreamHeader {
+    pub id: String,
+    /// `chat.completion.chunk` or `text_completion`.
+    pub object: &'static str,
+    pub model: String,
+    pub created: u64,
+    /// With `stream_options.include_usage`, every chunk has `"usage": null` but the last.
+    pub include_usage: bool,
+}
+
+impl StreamHeader {
+    pub fn chunk(&self, choices: serde_json::Value) -> serde_json::Value {
+        let mut chunk = serde_json::json!({
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        });
+        if self.include_usage {
+            chunk["usage"] = serde_json::Value::Null;
+        }
+        chunk
+    }
+
+    /// The finish chunk (`last_choice` carries the finish reason; llama-server's `timings`
+    /// ride along), then the usage chunk with no choices when asked for.
+    pub fn closing(
+        &self,
+        last_choice: serde_json::Value,
+        done: &Completion,
+    ) -> Vec<serde_json::Value> {
+        let mut last = self.chunk(serde_json::json!([last_choice]));
+        last["timings"] = serde_json::json!(timings(done));
+        let mut chunks = vec![last];
+        if self.include_usage {
+            let mut usage_chunk = self.chunk(serde_json::json!([]));
+            usage_chunk["usage"] = serde_json::json!(usage(done));
+            chunks.push(usage_chunk);
+        }
+        chunks
+    }
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
