@@ -27,9 +27,8 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 pub use error::EngineError;
-pub use sampling::SamplingParams;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
-pub use types::{
+pub use types::{SamplingParams, 
     Candidate, Completion, Event, FinishReason, ModelInfo, Request, Timings, TokenDelta, TokenId,
     TokenLogprob, Usage,
 };

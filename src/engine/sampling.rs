@@ -1,54 +1,11 @@
-//! Sampling parameters and the llama.cpp sampler chain built from them.
+//! Checking sampling parameters, and the llama.cpp sampler chain built from them.
 
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 
 use super::error::EngineError;
-use super::types::TokenId;
-
-/// How to pick each next token. Defaults are llama-server's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SamplingParams {
-    /// 0 (or below) = greedy: always the most likely token, deterministic.
-    pub temperature: f32,
-    /// 0 = disabled.
-    pub top_k: i32,
-    /// 1.0 = disabled.
-    pub top_p: f32,
-    /// 0.0 = disabled.
-    pub min_p: f32,
-    /// Locally typical sampling; 1.0 = disabled.
-    pub typical_p: f32,
-    /// 1.0 = disabled.
-    pub repeat_penalty: f32,
-    /// How many recent tokens the penalties look at.
-    pub repeat_last_n: i32,
-    pub presence_penalty: f32,
-    pub frequency_penalty: f32,
-    /// `None` = a fresh random seed per request.
-    pub seed: Option<u32>,
-    /// Added to the logits of these tokens; `f32::NEG_INFINITY` bans a token.
-    pub logit_bias: Vec<(TokenId, f32)>,
-}
-
-impl Default for SamplingParams {
-    fn default() -> Self {
-        Self {
-            temperature: 0.8,
-            top_k: 40,
-            top_p: 0.95,
-            min_p: 0.05,
-            typical_p: 1.0,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
-            presence_penalty: 0.0,
-            frequency_penalty: 0.0,
-            seed: None,
-            logit_bias: Vec::new(),
-        }
-    }
-}
+use super::types::SamplingParams;
 
 impl SamplingParams {
     pub fn is_greedy(&self) -> bool {

@@ -4,10 +4,52 @@
 use std::time::Duration;
 
 use super::error::EngineError;
-use super::sampling::SamplingParams;
 
 /// A token id in the model's vocabulary (llama.cpp's `llama_token`).
 pub type TokenId = i32;
+
+/// How to pick each next token. Defaults are llama-server's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 (or below) = greedy: always the most likely token, deterministic.
+    pub temperature: f32,
+    /// 0 = disabled.
+    pub top_k: i32,
+    /// 1.0 = disabled.
+    pub top_p: f32,
+    /// 0.0 = disabled.
+    pub min_p: f32,
+    /// Locally typical sampling; 1.0 = disabled.
+    pub typical_p: f32,
+    /// 1.0 = disabled.
+    pub repeat_penalty: f32,
+    /// How many recent tokens the penalties look at.
+    pub repeat_last_n: i32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    /// `None` = a fresh random seed per request.
+    pub seed: Option<u32>,
+    /// Added to the logits of these tokens; `f32::NEG_INFINITY` bans a token.
+    pub logit_bias: Vec<(TokenId, f32)>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            typical_p: 1.0,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: None,
+            logit_bias: Vec::new(),
+        }
+    }
+}
 
 /// One generation request: a tokenized prompt plus how to sample and when to stop.
 #[derive(Debug, Clone)]
