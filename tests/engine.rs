@@ -352,7 +352,9 @@ fn sliding_window_caches_are_reused_only_where_they_are_whole() {
 fn prompts_that_do_not_fit_together_take_turns() {
     let engine = engine(2, 1024, |_| {});
     let prompt = |topic: &str| {
-        let filler: String = (0..90).map(|i| format!("{topic} fact number {i}. ")).collect();
+        let filler: String = (0..90)
+            .map(|i| format!("{topic} fact number {i}. "))
+            .collect();
         chatml(&format!("{filler}\nSummarize."))
     };
     let (a, b) = (prompt("Cats"), prompt("Dogs"));

@@ -434,3 +434,15 @@ async fn a_model_without_a_chat_template_gets_the_chatml_fallback() {
     // <bos> + "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n" as Gemma tokenizes it.
     assert!(resp["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
 }
+
+#[tokio::test]
+async fn a_wrong_method_gets_an_openai_error() {
+    let server = server();
+    let resp = reqwest::Client::new()
+        .get(server.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert!(resp.json::<Value>().await.unwrap()["error"]["message"].is_string());
+}

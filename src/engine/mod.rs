@@ -28,9 +28,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 pub use error::EngineError;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
-pub use types::{SamplingParams, 
-    Candidate, Completion, Event, FinishReason, ModelInfo, Request, Timings, TokenDelta, TokenId,
-    TokenLogprob, Usage,
+pub use types::{
+    Candidate, Completion, Event, FinishReason, ModelInfo, Request, SamplingParams, Timings,
+    TokenDelta, TokenId, TokenLogprob, Usage,
 };
 
 pub use slot::SlotStatus;
