@@ -62,6 +62,8 @@ struct Shared {
     inbox: Sender<Command>,
     queued: Arc<AtomicUsize>,
     max_queue: usize,
+    /// End-of-generation tokens, found once at load; masked for `ignore_eos` requests.
+    eog_tokens: Vec<TokenId>,
 }
 
 impl EngineHandle {
@@ -164,6 +166,9 @@ impl EngineHandle {
         if n_ctx > info.n_ctx_train {
             tracing::warn!(n_ctx, trained = info.n_ctx_train, "context is larger than the model was trained for; quality may drop past the trained length");
         }
+        let eog_tokens = (0..info.n_vocab)
+            .filter(|&t| model.vocab().is_eog(LlamaToken(t)))
+            .collect();
         Ok(Self {
             inner: Arc::new(Shared {
                 model,
@@ -171,6 +176,7 @@ impl EngineHandle {
                 inbox,
                 queued,
                 max_queue: spec.max_queue,
+                eog_tokens,
             }),
         })
     }
@@ -235,12 +241,11 @@ impl EngineHandle {
         let mut request = request;
         if request.ignore_eos {
             // Mask every end-of-generation token, as llama-server does for ignore_eos.
-            let vocab = self.inner.model.vocab();
-            let eog = (0..info.n_vocab).filter(|&t| vocab.is_eog(LlamaToken(t)));
+            let eog = self.inner.eog_tokens.iter();
             request
                 .sampling
                 .logit_bias
-                .extend(eog.map(|t| (t, f32::NEG_INFINITY)));
+                .extend(eog.map(|&t| (t, f32::NEG_INFINITY)));
         }
         let queued = self.inner.queued.fetch_add(1, Ordering::Relaxed);
         if queued >= self.inner.max_queue {
