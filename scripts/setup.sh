@@ -2,6 +2,7 @@
 # Prepare a machine for building and testing Paddock. Idempotent and fast when already done:
 #   - Debian/Ubuntu packages needed by the llama.cpp build and the tests (apt is skipped when all present)
 #   - a Python venv at .venv/ with the test/bench packages (tests/python/requirements.txt)
+#   - the Node test packages (tests/node, from its package-lock.json)
 #   - a check that the Rust toolchain (cargo) is available
 set -euo pipefail
 
@@ -9,7 +10,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 log() { echo "[setup] $*"; }
 
-APT_PKGS=(build-essential cmake clang libclang-dev pkg-config libgomp1 curl ca-certificates python3-venv)
+APT_PKGS=(build-essential cmake clang libclang-dev pkg-config libgomp1 curl ca-certificates python3-venv nodejs)
 
 # --- system packages -------------------------------------------------------------------------
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -65,5 +66,21 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]]; then
   echo "$want" >"$STAMP"
 else
   log "venv up to date"
+fi
+# --- Node packages (the openai Node SDK tests) -----------------------------------------------
+NODE_DIR="$ROOT/tests/node"
+NODE_STAMP="$NODE_DIR/node_modules/.lock.sha256"
+want="$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)"
+if ! command -v npm >/dev/null 2>&1; then
+  # NodeSource's nodejs ships npm itself; Debian's nodejs needs the separate package.
+  log "installing npm"
+  ${SUDO:-} apt-get install -y -qq --no-install-recommends npm
+fi
+if [[ "$(cat "$NODE_STAMP" 2>/dev/null || true)" != "$want" ]]; then
+  log "installing Node packages for tests/node ($(node --version))"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$NODE_STAMP"
+else
+  log "node packages up to date"
 fi
 log "ok"

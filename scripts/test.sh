@@ -111,6 +111,9 @@ python_tests() {
   # shellcheck disable=SC2086
   PADDOCK_URL="http://127.0.0.1:$port" PADDOCK_MODEL="$MODEL_ID" \
     "$ROOT/.venv/bin/python" -m pytest tests/python -ra ${PYTEST_ARGS:-} || rc=$?
+  echo "--- openai Node SDK tests (tests/node)"
+  PADDOCK_URL="http://127.0.0.1:$port" PADDOCK_MODEL="$MODEL_ID" \
+    node --test tests/node/ || rc=1
   cleanup
   SERVER_PID=""
   if ((rc)); then echo "server log tail ($SERVER_LOG):"; tail -n 40 "$SERVER_LOG"; fi
@@ -126,7 +129,7 @@ has_step test && run_step "cargo test" cargo test
 if has_step build; then
   run_step "cargo build" cargo build
 fi
-has_step python && run_step "python OpenAI SDK tests" python_tests
+has_step python && run_step "SDK tests (Python openai/anthropic/agents, Node openai)" python_tests
 
 summary
 exit "$FAILED"

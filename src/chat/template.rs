@@ -10,6 +10,8 @@ use minijinja::{
     context, AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior,
 };
 
+use super::tool_calls::ToolFormat;
+
 const NAME: &str = "chat";
 
 /// Used when a GGUF carries no template.
@@ -22,6 +24,7 @@ const CHATML: &str = "{%- for message in messages -%}\
 pub struct ChatTemplate {
     env: Environment<'static>,
     supports_tools: bool,
+    tool_format: ToolFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,7 @@ impl ChatTemplate {
         Ok(Self {
             env,
             supports_tools,
+            tool_format: ToolFormat::detect(Some(source)),
         })
     }
 
@@ -82,12 +86,14 @@ impl ChatTemplate {
         Self::new(CHATML, bos_token, eos_token).expect("built-in ChatML template compiles")
     }
 
-    /// Renders OpenAI-shaped messages; array content is flattened to text first.
+    /// Renders OpenAI-shaped messages; array content is flattened to text first. `kwargs` are
+    /// extra template variables (`chat_template_kwargs`, e.g. `enable_thinking`).
     pub fn render(
         &self,
         messages: &[serde_json::Value],
         tools: Option<&serde_json::Value>,
         add_generation_prompt: bool,
+        kwargs: Option<&serde_json::Map<String, serde_json::Value>>,
     ) -> Result<String, TemplateError> {
         let messages = messages
             .iter()
@@ -98,6 +104,7 @@ impl ChatTemplate {
             // HF passes tools=None when absent, so `tools is defined` holds and `tools is none`.
             tools => tools.map(Value::from_serialize).unwrap_or(Value::from(())),
             add_generation_prompt => add_generation_prompt,
+            ..Value::from_serialize(kwargs.cloned().unwrap_or_default())
         };
         let tmpl = self
             .env
@@ -112,9 +119,14 @@ impl ChatTemplate {
         })
     }
 
-    /// Whether the template source references `tools` (used later to decide tool prompting).
+    /// Whether the template renders `tools` itself; otherwise Paddock's generic tool prompt is used.
     pub fn supports_tools(&self) -> bool {
         self.supports_tools
+    }
+
+    /// How this model family writes tool calls, judged from the template's markers.
+    pub fn tool_format(&self) -> ToolFormat {
+        self.tool_format
     }
 }
 
@@ -351,6 +363,7 @@ mod tests {
                     case["messages"].as_array().unwrap(),
                     Some(&case["tools"]).filter(|t| !t.is_null()),
                     case["add_generation_prompt"].as_bool().unwrap(),
+                    None,
                 );
                 let (txt, err) = (
                     dir.join(format!("{name}.txt")),
@@ -400,7 +413,7 @@ mod tests {
         let x = serde_json::json!({"z": "<b>é</b>\n", "a": [1, 2.5, true, null], "e": {}});
         let out = ChatTemplate::new(src, "", "")
             .unwrap()
-            .render(&[x], None, false);
+            .render(&[x], None, false, None);
         // Expected strings produced with Python 3 json.dumps.
         assert_eq!(
             out.unwrap(),
@@ -423,7 +436,7 @@ mod tests {
         .unwrap();
         let year = chrono::Local::now().format("%Y").to_string();
         assert_eq!(
-            t.render(&[], None, false).unwrap(),
+            t.render(&[], None, false, None).unwrap(),
             format!("None True [1, 'a', None] {{'k': False}} HI ['a', 'b'] 1 True {year} |<s></s>")
         );
     }
@@ -433,12 +446,12 @@ mod tests {
         let t = ChatTemplate::chatml_fallback("", "");
         let parts = serde_json::json!({"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]});
         assert_eq!(
-            t.render(&[parts], None, false).unwrap(),
+            t.render(&[parts], None, false, None).unwrap(),
             "<|im_start|>user\na\nb<|im_end|>\n"
         );
         let img = serde_json::json!({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]});
         assert!(matches!(
-            t.render(&[img], None, false),
+            t.render(&[img], None, false, None),
             Err(TemplateError::Render(_))
         ));
     }

@@ -4,6 +4,7 @@
 //! [`EngineHandle`]: `submit` a [`Request`], read [`Event`]s from the returned receiver, drop
 //! the receiver to cancel. Knows nothing of HTTP or JSON.
 
+mod embed;
 mod error;
 mod output;
 pub mod probe;
@@ -29,10 +30,12 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 pub use error::EngineError;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
 pub use types::{
-    Candidate, Completion, Event, FinishReason, ModelInfo, Request, SamplingParams, Timings,
-    TokenDelta, TokenId, TokenLogprob, Usage,
+    Candidate, Completion, Event, FinishReason, Grammar, ModelInfo, Request, SamplingParams,
+    Timings, TokenDelta, TokenId, TokenLogprob, Usage,
 };
 
+pub use embed::MAX_EMBED_TOKENS;
+pub use sampling::schema_grammar;
 pub use slot::SlotStatus;
 use worker::{Command, Submission, Worker, WorkerConfig};
 
@@ -139,6 +142,7 @@ impl EngineHandle {
             n_batch,
             context_shift: spec.context_shift,
             swa_window,
+            n_threads: spec.n_threads_batch,
         };
         let n_parallel = spec.n_parallel;
         std::thread::Builder::new()
@@ -197,6 +201,66 @@ impl EngineHandle {
             .collect()
     }
 
+    /// One L2-normalised embedding per input. Inputs longer than the embedding context
+    /// ([`MAX_EMBED_TOKENS`]) or with ids outside the vocabulary are refused.
+    pub async fn embed(&self, inputs: Vec<Vec<TokenId>>) -> Result<Vec<Vec<f32>>, EngineError> {
+        let n_vocab = self.inner.info.n_vocab;
+        for tokens in &inputs {
+            if tokens.is_empty() {
+                return Err(EngineError::InvalidRequest {
+                    param: "input",
+                    message: "an input is empty".into(),
+                });
+            }
+            if tokens.len() > MAX_EMBED_TOKENS as usize {
+                return Err(EngineError::InvalidRequest {
+                    param: "input",
+                    message: format!(
+                        "an input has {} tokens; at most {MAX_EMBED_TOKENS} are embedded at once",
+                        tokens.len()
+                    ),
+                });
+            }
+            if let Some(bad) = tokens.iter().find(|t| !(0..n_vocab).contains(*t)) {
+                return Err(EngineError::InvalidRequest {
+                    param: "input",
+                    message: format!("token id {bad} is not in the vocabulary (0..{n_vocab})"),
+                });
+            }
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .inbox
+            .send(Command::Embed { inputs, reply })
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// The text of a token sequence; ids outside the vocabulary are refused.
+    pub fn detokenize(&self, tokens: &[TokenId]) -> Result<String, EngineError> {
+        let mut bytes = Vec::new();
+        for &t in tokens {
+            bytes.extend(self.piece(t)?);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// One token's raw bytes (special tokens as their text); not always valid UTF-8 alone.
+    pub fn piece(&self, token: TokenId) -> Result<Vec<u8>, EngineError> {
+        let n_vocab = self.inner.info.n_vocab;
+        if !(0..n_vocab).contains(&token) {
+            return Err(EngineError::InvalidRequest {
+                param: "tokens",
+                message: format!("token id {token} is not in the vocabulary (0..{n_vocab})"),
+            });
+        }
+        Ok(self
+            .inner
+            .model
+            .vocab()
+            .token_to_piece(LlamaToken(token), true, None))
+    }
+
     /// Every slot's state, answered by the engine thread between two steps (so at most one
     /// decode step late). Blocking: call from a blocking task.
     pub fn slots(&self) -> Result<Vec<SlotStatus>, EngineError> {
@@ -238,6 +302,9 @@ impl EngineHandle {
             });
         }
         request.sampling.validate(info.n_vocab)?;
+        if let Some(grammar) = &request.sampling.grammar {
+            sampling::check_grammar(&self.inner.model, grammar)?;
+        }
         let mut request = request;
         if request.ignore_eos {
             // Mask every end-of-generation token, as llama-server does for ignore_eos.
@@ -281,6 +348,37 @@ fn meta_u32(model: &LlamaModel, key: &str) -> u32 {
         .unwrap_or(0)
 }
 
+/// The model author's sampling recommendation from the GGUF, over llama-server's defaults.
+fn gguf_sampling(model: &LlamaModel) -> SamplingParams {
+    let read = |key: &str| -> Option<f64> {
+        model
+            .meta_val_str(&format!("general.sampling.{key}"))
+            .ok()?
+            .parse()
+            .ok()
+    };
+    let mut p = SamplingParams::default();
+    if let Some(v) = read("temp") {
+        p.temperature = v as f32;
+    }
+    if let Some(v) = read("top_k") {
+        p.top_k = v as i32;
+    }
+    if let Some(v) = read("top_p") {
+        p.top_p = v as f32;
+    }
+    if let Some(v) = read("min_p") {
+        p.min_p = v as f32;
+    }
+    if let Some(v) = read("penalty_repeat") {
+        p.repeat_penalty = v as f32;
+    }
+    if let Some(v) = read("penalty_last_n") {
+        p.repeat_last_n = v as i32;
+    }
+    p
+}
+
 fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
     let vocab = model.vocab();
     let text = |t: LlamaToken| {
@@ -300,6 +398,7 @@ fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
         n_params: model.n_params(),
         size_bytes: model.size(),
         chat_template: model.meta_val_str("tokenizer.chat_template").ok(),
+        sampling: gguf_sampling(model),
         bos_text: text(vocab.bos()),
         eos_text: text(vocab.eos()),
         add_bos: vocab.should_add_bos(),

@@ -1,11 +1,84 @@
 //! Checking sampling parameters, and the llama.cpp sampler chain built from them.
 
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 
 use super::error::EngineError;
-use super::types::SamplingParams;
+use super::types::{Grammar, SamplingParams};
+
+/// One request's token picker: the sampler chain, and the grammar kept beside it. The grammar
+/// is not part of the chain because the chain also sees the prompt (penalties count prompt
+/// tokens) and a grammar fed the prompt would reject it.
+pub struct TokenSampler {
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+}
+
+impl TokenSampler {
+    /// Engine thread only. The grammar was checked by [`check_grammar`] at submit time.
+    pub fn new(
+        params: &SamplingParams,
+        model: &LlamaModel,
+        n_ctx: u32,
+        prompt: &[i32],
+    ) -> Result<Self, EngineError> {
+        let mut chain = params.build_chain(model.n_vocab(), n_ctx);
+        if params.has_penalties() {
+            chain.accept_many(prompt.iter().map(|&t| LlamaToken(t)));
+        }
+        let grammar = params
+            .grammar
+            .as_ref()
+            .map(|g| grammar_sampler(model, g))
+            .transpose()?;
+        Ok(Self { chain, grammar })
+    }
+
+    /// Picks the next token from the logits at batch index `at` and feeds it to every sampler.
+    /// `None` when the grammar allows no token at all.
+    pub fn sample(&mut self, ctx: &LlamaContext<'_>, at: i32) -> Option<LlamaToken> {
+        let Some(grammar) = self.grammar.as_mut() else {
+            return Some(self.chain.sample(ctx, at));
+        };
+        let mut candidates = ctx.token_data_array_ith(at);
+        candidates.apply_sampler(grammar);
+        candidates.apply_sampler(&mut self.chain);
+        let token = candidates.selected_token()?;
+        // llama.cpp throws when a lazy grammar's trigger text does not fit the grammar;
+        // `try_accept` catches that, and the output simply ends there.
+        grammar.try_accept(token).ok()?;
+        self.chain.accept(token);
+        Some(token)
+    }
+}
+
+/// llama.cpp's JSON-schema-to-GBNF converter (the one behind llama-server's `json_schema`).
+pub fn schema_grammar(schema: &serde_json::Value) -> Result<String, String> {
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| e.to_string())
+}
+
+/// Refuses a grammar llama.cpp cannot parse (unknown rules, left recursion, bad triggers),
+/// before the request reaches the engine thread.
+pub fn check_grammar(model: &LlamaModel, grammar: &Grammar) -> Result<(), EngineError> {
+    grammar_sampler(model, grammar).map(drop)
+}
+
+fn grammar_sampler(model: &LlamaModel, grammar: &Grammar) -> Result<LlamaSampler, EngineError> {
+    let sampler = if grammar.triggers.is_empty() {
+        LlamaSampler::grammar(model, &grammar.gbnf, "root")
+    } else {
+        LlamaSampler::grammar_lazy_patterns(model, &grammar.gbnf, "root", &grammar.triggers, &[])
+    };
+    sampler.map_err(|e| EngineError::InvalidRequest {
+        param: "grammar",
+        message: format!(
+            "llama.cpp cannot use this grammar ({e}); see the server log for where it fails"
+        ),
+    })
+}
 
 impl SamplingParams {
     pub fn is_greedy(&self) -> bool {
@@ -71,7 +144,7 @@ impl SamplingParams {
 
     /// The chain llama-server builds, in its order: bias, penalties, top-k, typical, top-p,
     /// min-p, temperature, then a random draw (or greedy). Engine thread only.
-    pub(super) fn build_chain(&self, n_vocab: i32, n_ctx: u32) -> LlamaSampler {
+    fn build_chain(&self, n_vocab: i32, n_ctx: u32) -> LlamaSampler {
         let mut chain = Vec::new();
         if !self.logit_bias.is_empty() {
             let biases: Vec<_> = self
@@ -115,11 +188,6 @@ impl SamplingParams {
             chain.push(LlamaSampler::dist(self.seed.unwrap_or_else(rand::random)));
         }
         LlamaSampler::chain_simple(chain)
-    }
-
-    /// Whether the chain needs to see the prompt (penalties count prompt tokens, as llama-server).
-    pub(super) fn wants_prompt(&self) -> bool {
-        self.has_penalties()
     }
 }
 

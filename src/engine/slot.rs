@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
-use llama_cpp_2::sampling::LlamaSampler;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::output::OutputText;
+use super::sampling::TokenSampler;
 use super::types::{Completion, Event, FinishReason, Request, Timings, TokenDelta, TokenId, Usage};
 
 /// A slot is one llama.cpp sequence id. Its KV cache outlives the job so that the next request
@@ -38,7 +38,7 @@ pub struct Job {
     pub request: Request,
     pub events: UnboundedSender<Event>,
     pub state: SlotState,
-    pub sampler: LlamaSampler,
+    pub sampler: TokenSampler,
     pub output: OutputText,
     pub cached_tokens: u32,
     pub generated: u32,
@@ -101,7 +101,7 @@ impl Job {
     pub fn new(
         request: Request,
         events: UnboundedSender<Event>,
-        sampler: LlamaSampler,
+        sampler: TokenSampler,
         cached: usize,
     ) -> Self {
         let output = OutputText::new(request.stop.clone());

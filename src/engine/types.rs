@@ -31,6 +31,19 @@ pub struct SamplingParams {
     pub seed: Option<u32>,
     /// Added to the logits of these tokens; `f32::NEG_INFINITY` bans a token.
     pub logit_bias: Vec<(TokenId, f32)>,
+    /// Constrains the output to a GBNF grammar (JSON schemas, forced tool calls).
+    pub grammar: Option<Grammar>,
+}
+
+/// A llama.cpp GBNF grammar the output must follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grammar {
+    /// GBNF text whose start rule is `root`.
+    pub gbnf: String,
+    /// Empty: the grammar holds from the first token. Otherwise it is lazy: free text until
+    /// one of these regexes (matched from the start of the output) matches; the grammar then
+    /// applies from the regex's first capture group on (a tool call the model started itself).
+    pub triggers: Vec<String>,
 }
 
 impl Default for SamplingParams {
@@ -47,6 +60,7 @@ impl Default for SamplingParams {
             frequency_penalty: 0.0,
             seed: None,
             logit_bias: Vec::new(),
+            grammar: None,
         }
     }
 }
@@ -171,6 +185,9 @@ pub struct ModelInfo {
     pub chat_template: Option<String>,
     pub bos_text: String,
     pub eos_text: String,
+    /// Sampling used where a request gives none: llama-server's defaults, overridden by the
+    /// GGUF's `general.sampling.*` keys (the model author's recommendation) where present.
+    pub sampling: SamplingParams,
     /// Whether tokenizing a prompt adds BOS/EOS itself (so a template's own must be stripped).
     pub add_bos: bool,
     pub add_eos: bool,

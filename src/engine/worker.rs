@@ -15,8 +15,10 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::DecodeError;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::embed::Embedder;
 use super::error::EngineError;
 use super::output::Output;
+use super::sampling::TokenSampler;
 use super::scheduler::{caches_to_evict, choose_slot, common_prefix, IdleSlot};
 use super::slot::{Job, Slot, SlotState, SlotStatus};
 use super::types::{Candidate, Event, FinishReason, Request, TokenDelta, TokenId, TokenLogprob};
@@ -26,6 +28,11 @@ pub enum Command {
     Submit(Submission),
     /// Report every slot's state (answered between steps).
     Status(std::sync::mpsc::Sender<Vec<SlotStatus>>),
+    /// Embed each input (answered between steps; generation pauses meanwhile).
+    Embed {
+        inputs: Vec<Vec<TokenId>>,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<Vec<f32>>, EngineError>>,
+    },
 }
 
 /// A request on its way to a slot.
@@ -41,6 +48,8 @@ pub struct WorkerConfig {
     pub context_shift: bool,
     /// Sliding-window size of SWA layers (0 = none): limits how far a cached prefix can be cut.
     pub swa_window: u32,
+    /// Threads for the embedding context.
+    pub n_threads: i32,
 }
 
 pub struct Worker<'m> {
@@ -53,6 +62,8 @@ pub struct Worker<'m> {
     queued: Arc<AtomicUsize>,
     batch: LlamaBatch<'static>,
     clock: u64,
+    /// Made on the first embeddings request.
+    embedder: Option<Embedder<'m>>,
 }
 
 impl<'m> Worker<'m> {
@@ -72,6 +83,7 @@ impl<'m> Worker<'m> {
             queued,
             batch: LlamaBatch::new(batch_capacity, 1),
             clock: 0,
+            embedder: None,
             config,
         }
     }
@@ -111,7 +123,20 @@ impl<'m> Worker<'m> {
             Command::Status(reply) => {
                 let _ = reply.send(self.slots.iter().map(Slot::status).collect());
             }
+            Command::Embed { inputs, reply } => {
+                let _ = reply.send(self.embed(&inputs));
+            }
         }
+    }
+
+    fn embed(&mut self, inputs: &[Vec<TokenId>]) -> Result<Vec<Vec<f32>>, EngineError> {
+        let embedder = match &mut self.embedder {
+            Some(e) => e,
+            None => self
+                .embedder
+                .insert(Embedder::new(self.model, self.config.n_threads)?),
+        };
+        embedder.embed(inputs)
     }
 
     fn step(&mut self) {
@@ -163,13 +188,18 @@ impl<'m> Worker<'m> {
             };
             self.queued.fetch_sub(1, Ordering::Relaxed);
             let reused = self.reuse_prefix(index, &sub.request.prompt, keep);
-            let mut sampler = sub
-                .request
-                .sampling
-                .build_chain(self.model.n_vocab(), self.config.n_ctx);
-            if sub.request.sampling.wants_prompt() {
-                sampler.accept_many(sub.request.prompt.iter().map(|&t| LlamaToken(t)));
-            }
+            let sampler = match TokenSampler::new(
+                &sub.request.sampling,
+                self.model,
+                self.config.n_ctx,
+                &sub.request.prompt,
+            ) {
+                Ok(sampler) => sampler,
+                Err(e) => {
+                    let _ = sub.events.send(Event::Error(e));
+                    continue;
+                }
+            };
             tracing::debug!(parent: &sub.request.span, slot = index, reused, prompt = sub.request.prompt.len(), "admitted");
             let slot = &mut self.slots[index];
             slot.last_used = self.clock;
@@ -439,7 +469,11 @@ impl<'m> Worker<'m> {
                 job.timings.prompt_time = now - job.prompt_started;
                 job.first_token_at = Some(now);
             }
-            let token = job.sampler.sample(&self.ctx, at);
+            let Some(token) = job.sampler.sample(&self.ctx, at) else {
+                // The grammar allows nothing more: the constrained output is complete.
+                self.finish(i, FinishReason::Stop);
+                continue;
+            };
             let id = token.0;
             // Sampling reads the logits without changing them.
             let logprob = job

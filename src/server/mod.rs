@@ -1,10 +1,13 @@
 //! The HTTP side, and the only module that knows HTTP: axum routes that turn OpenAI JSON into
 //! engine requests and engine events into JSON or SSE.
 
+mod anthropic;
 mod error;
 mod guard;
 mod json;
+mod llama;
 pub mod openai;
+mod responses;
 mod sse;
 mod state;
 
@@ -27,10 +30,18 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/models", get(openai::models::list))
         .route("/models/{id}", get(openai::models::get))
         .route("/chat/completions", post(openai::chat::chat_completions))
-        .route("/completions", post(openai::completions::completions));
+        .route("/completions", post(openai::completions::completions))
+        .route("/embeddings", post(openai::embeddings::embeddings))
+        .route("/responses", post(responses::create))
+        .route("/messages", post(anthropic::messages))
+        .route("/messages/count_tokens", post(anthropic::count_tokens));
     Router::new()
         .route("/health", get(health))
         .route("/slots", get(slots))
+        .route("/props", get(llama::props))
+        .route("/tokenize", post(llama::tokenize))
+        .route("/detokenize", post(llama::detokenize))
+        .route("/apply-template", post(llama::apply_template))
         .nest("/v1", v1.clone())
         // llama-server also answers without the /v1 prefix; some clients rely on it.
         .merge(v1)
@@ -40,6 +51,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             guard::guard,
         ))
+        .layer(axum::middleware::from_fn(anthropic::error_dialect))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()

@@ -1,12 +1,14 @@
-//! Engine events to Server-Sent Events, OpenAI style: one `data:` JSON chunk per event, a
-//! final `data: [DONE]`, keep-alive comments while the prompt is processed. An error after the
-//! stream started becomes one `data: {"error": ...}` event, since clients parse every line as JSON.
+//! Engine events to Server-Sent Events: an API's encoder turns events into JSON chunks, and the
+//! wire format (OpenAI's `data:` lines ending in `[DONE]`, or named events) carries them, with
+//! keep-alive comments while the prompt is processed. An error after the stream started becomes
+//! one `{"error": ...}` chunk, since clients parse every line as JSON.
 //! Dropping the stream (client gone) drops the engine receiver, which frees the slot.
 
 use std::convert::Infallible;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures::stream::{self, Stream, StreamExt};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -18,30 +20,26 @@ use super::error::ApiError;
 pub trait ChunkEncoder: Send + 'static {
     /// Chunks sent before any token (e.g. the chat role chunk).
     fn start(&mut self) -> Vec<Value>;
-    /// The chunk for one token's text; `None` to skip (nothing to say yet).
-    fn delta(&mut self, delta: &TokenDelta) -> Option<Value>;
+    /// The chunks for one token's text; often none (nothing certain to say yet).
+    fn delta(&mut self, delta: &TokenDelta) -> Vec<Value>;
     /// Closing chunks: finish reason, then usage if asked for.
     fn finish(&mut self, done: &Completion) -> Vec<Value>;
 }
 
-pub fn stream<E: ChunkEncoder>(
-    rx: UnboundedReceiver<Event>,
-    mut encoder: E,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+/// A stream of JSON chunks; an error ends it with one `{"error": ...}` chunk.
+pub type Chunks = BoxStream<'static, Value>;
+
+pub fn chunks<E: ChunkEncoder>(rx: UnboundedReceiver<Event>, mut encoder: E) -> Chunks {
     let start = encoder.start();
     let events = stream::unfold(Some((rx, encoder)), |state| async move {
         let (mut rx, mut encoder) = state?;
         loop {
             let chunks = match rx.recv().await {
                 Some(Event::Token(delta)) => match encoder.delta(&delta) {
-                    Some(chunk) => vec![chunk],
-                    None => continue,
+                    chunks if chunks.is_empty() => continue,
+                    chunks => chunks,
                 },
-                Some(Event::Done(done)) => {
-                    let mut chunks = encoder.finish(&done);
-                    chunks.push(Value::String("[DONE]".into()));
-                    return Some((chunks, None));
-                }
+                Some(Event::Done(done)) => return Some((encoder.finish(&done), None)),
                 Some(Event::Error(e)) => return Some((vec![ApiError::from(e).body()], None)),
                 None => {
                     let e = ApiError::internal("engine ended the stream without finishing it");
@@ -51,17 +49,46 @@ pub fn stream<E: ChunkEncoder>(
             return Some((chunks, Some((rx, encoder))));
         }
     });
-    let body = stream::iter(vec![start])
+    stream::iter(vec![start])
         .chain(events)
-        .flat_map(|chunks| stream::iter(chunks.into_iter().map(|c| Ok(to_event(c)))));
-    Sse::new(body).keep_alive(KeepAlive::default())
+        .flat_map(stream::iter)
+        .boxed()
 }
 
-fn to_event(chunk: Value) -> SseEvent {
-    match chunk {
-        Value::String(done) => SseEvent::default().data(done),
-        other => SseEvent::default().data(other.to_string()),
-    }
+/// OpenAI's wire format: one `data:` line per chunk, then `data: [DONE]`.
+pub fn openai(chunks: Chunks) -> Response {
+    let body = chunks
+        .map(|c| c.to_string())
+        .chain(stream::once(async { "[DONE]".to_string() }))
+        .map(|data| Ok::<_, Infallible>(SseEvent::default().data(data)));
+    Sse::new(body)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Re-encodes a chat chunk stream as another API's named events (Anthropic, Responses).
+pub trait Translator: Send + 'static {
+    fn push(&mut self, chunk: &Value) -> Vec<(&'static str, Value)>;
+    /// Trailing events once the chunks have ended.
+    fn finish(&mut self) -> Vec<(&'static str, Value)>;
+}
+
+/// That API's wire format: named events (`event:` + `data:`), no `[DONE]`.
+pub fn named<T: Translator>(chunks: Chunks, translator: T) -> Response {
+    let events = stream::unfold(Some((chunks, translator)), |state| async move {
+        let (mut chunks, mut translator) = state?;
+        match chunks.next().await {
+            Some(chunk) => Some((translator.push(&chunk), Some((chunks, translator)))),
+            None => Some((translator.finish(), None)),
+        }
+    })
+    .flat_map(stream::iter);
+    let body = events.map(|(name, data)| {
+        Ok::<_, Infallible>(SseEvent::default().event(name).data(data.to_string()))
+    });
+    Sse::new(body)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Everything a non-streaming response needs, gathered from the events.

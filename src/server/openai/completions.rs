@@ -59,7 +59,8 @@ pub async fn completions(
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
-    let request = sampling.into_engine_request(prompt, req.logprobs, span)?;
+    let request =
+        sampling.into_engine_request(prompt, req.logprobs, span, &model.engine.info().sampling)?;
     let rx = model.engine.submit(request)?;
     let encoder = TextChunks {
         header: StreamHeader {
@@ -72,7 +73,7 @@ pub async fn completions(
         logprobs: req.logprobs.is_some(),
     };
     if stream {
-        return Ok(sse::stream(rx, encoder).into_response());
+        return Ok(sse::openai(sse::chunks(rx, encoder)));
     }
     let out = sse::collect(rx).await?;
     let logprobs = if encoder.logprobs {
@@ -144,15 +145,15 @@ impl ChunkEncoder for TextChunks {
         Vec::new()
     }
 
-    fn delta(&mut self, delta: &TokenDelta) -> Option<Value> {
+    fn delta(&mut self, delta: &TokenDelta) -> Vec<Value> {
         if delta.text.is_empty() && !(self.logprobs && delta.logprob.is_some()) {
-            return None;
+            return Vec::new();
         }
         let logprobs = match (&delta.logprob, self.logprobs) {
             (Some(lp), true) => legacy_logprobs(std::slice::from_ref(lp)),
             _ => Value::Null,
         };
-        Some(self.header.chunk(json!([{ "index": 0, "text": delta.text, "logprobs": logprobs, "finish_reason": null }])))
+        vec![self.header.chunk(json!([{ "index": 0, "text": delta.text, "logprobs": logprobs, "finish_reason": null }]))]
     }
 
     fn finish(&mut self, done: &Completion) -> Vec<Value> {

@@ -2,7 +2,9 @@
 //! engine requests and of engine results into OpenAI responses and stream chunks.
 
 pub mod chat;
+mod chat_output;
 pub mod completions;
+pub mod embeddings;
 pub mod models;
 pub mod types;
 
@@ -25,6 +27,7 @@ impl SamplingFields {
         prompt: Vec<TokenId>,
         logprobs: Option<u8>,
         span: tracing::Span,
+        defaults: &SamplingParams,
     ) -> Result<Request, ApiError> {
         if let Some(n) = self.n.filter(|&n| n != 1) {
             return Err(ApiError::invalid(
@@ -32,7 +35,6 @@ impl SamplingFields {
                 format!("only n=1 is supported, not {n}; send separate requests"),
             ));
         }
-        let defaults = SamplingParams::default();
         let temperature = self.temperature.unwrap_or(defaults.temperature);
         if !(0.0..=2.0).contains(&temperature) {
             return Err(ApiError::invalid(
@@ -93,6 +95,7 @@ impl SamplingFields {
                 // Negative seeds (llama-server's -1) mean "random".
                 seed: self.seed.filter(|&s| s >= 0).map(|s| s as u32),
                 logit_bias,
+                grammar: None,
             },
             max_tokens,
             stop,

@@ -51,8 +51,18 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<Message>,
     pub logprobs: Option<bool>,
     pub top_logprobs: Option<u8>,
-    /// Passed to templates that render tools.
-    pub tools: Option<Vec<Value>>,
+    #[serde(default)]
+    pub tools: Vec<Value>,
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<Value>,
+    /// llama-server extension: a raw GBNF grammar for the answer.
+    pub grammar: Option<String>,
+    /// llama-server extension: extra template variables, e.g. `{"enable_thinking": false}`.
+    #[serde(default)]
+    pub chat_template_kwargs: serde_json::Map<String, Value>,
+    /// llama-server extension: `"none"` keeps `<think>` text inline in the content.
+    pub reasoning_format: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
