@@ -6,7 +6,7 @@ use paddock::engine::{
 
 use crate::common;
 
-fn engine(
+pub fn engine(
     parallel: u32,
     ctx: u32,
     edit: impl FnOnce(&mut paddock::config::RawSettings),
@@ -19,7 +19,7 @@ fn engine(
     EngineHandle::spawn(settings.engine).expect("SmolLM2 loads")
 }
 
-fn greedy(engine: &EngineHandle, prompt: &str, max_tokens: u32) -> Request {
+pub fn greedy(engine: &EngineHandle, prompt: &str, max_tokens: u32) -> Request {
     Request {
         prompt: engine.tokenize(prompt, true),
         sampling: SamplingParams {
@@ -35,11 +35,11 @@ fn greedy(engine: &EngineHandle, prompt: &str, max_tokens: u32) -> Request {
 }
 
 /// ChatML, as SmolLM2's template renders one user turn.
-fn chatml(user: &str) -> String {
+pub fn chatml(user: &str) -> String {
     format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
 }
 
-fn wait(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) -> (String, Completion) {
+pub fn wait(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) -> (String, Completion) {
     let mut text = String::new();
     while let Some(event) = rx.blocking_recv() {
         match event {

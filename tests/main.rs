@@ -5,6 +5,8 @@
 mod cli;
 /// Shared fixtures: model paths, settings, a server on 127.0.0.1:0, an HTTP client.
 mod common;
+/// Grammars (forced shapes) and embeddings in the engine, and the agent routes over HTTP.
+mod constrained;
 /// The engine on its own, through `EngineHandle`: batching, prefix reuse, cancellation, limits.
 mod engine;
 /// The OpenAI API over HTTP: shapes, streaming framing, errors, auth.

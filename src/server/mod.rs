@@ -4,6 +4,7 @@
 mod anthropic;
 mod error;
 mod guard;
+mod ids;
 mod json;
 mod llama;
 pub mod openai;

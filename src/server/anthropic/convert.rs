@@ -1,6 +1,7 @@
 //! Anthropic Messages API ⇄ Paddock's internal OpenAI chat shapes: the request, the
 //! non-streaming response and error bodies. Pure functions over JSON; no I/O.
 
+use crate::server::ids::new_id;
 use serde_json::{json, Map, Value};
 
 /// A client mistake in one field of the Anthropic request; Paddock answers it with a 400.
@@ -296,19 +297,12 @@ fn tool_choice(choice: &Value) -> Result<(Value, bool), AdapterError> {
     Ok((mapped, serial))
 }
 
-/// An id like Anthropic's: a prefix and 24 random alphanumerics.
-pub(super) fn new_id(prefix: &str) -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    let suffix = Alphanumeric.sample_string(&mut rand::rng(), 24);
-    format!("{prefix}_{suffix}")
-}
-
 /// Anthropic tool ids start with `toolu_`; the pipeline's id stays inside so it round-trips.
 pub(super) fn tool_use_id(call_id: Option<&str>) -> String {
     match call_id.filter(|id| !id.is_empty()) {
         Some(id) if id.starts_with("toolu_") => id.to_owned(),
         Some(id) => format!("toolu_{id}"),
-        None => new_id("toolu"),
+        None => new_id("toolu_"),
     }
 }
 
@@ -364,7 +358,7 @@ pub fn from_chat_response(chat: &Value, model: &str) -> Value {
     let has_calls = calls.is_some_and(|c| !c.is_empty());
     let (input, output, cached) = usage_counts(chat.get("usage"));
     json!({
-        "id": new_id("msg"), "type": "message", "role": "assistant", "model": model,
+        "id": new_id("msg_"), "type": "message", "role": "assistant", "model": model,
         "content": content, "stop_reason": stop_reason(finish, has_calls), "stop_sequence": null,
         "usage": {"input_tokens": input, "output_tokens": output,
                   "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0},

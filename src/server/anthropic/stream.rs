@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-use super::convert::{error_body_from_chat, new_id, stop_reason, tool_use_id, usage_counts};
+use super::convert::{error_body_from_chat, stop_reason, tool_use_id, usage_counts};
+use crate::server::ids::new_id;
 
 /// One SSE event: its name and its data (whose `type` repeats the name, as Anthropic sends it).
 type Event = (&'static str, Value);
@@ -38,7 +39,7 @@ pub struct MessageStream {
 impl MessageStream {
     pub fn new(model: &str, input_tokens_hint: u32) -> Self {
         Self {
-            id: new_id("msg"),
+            id: new_id("msg_"),
             model: model.to_owned(),
             input_tokens_hint,
             started: false,

@@ -67,7 +67,7 @@ pub async fn run_chat(state: &AppState, body: &Value) -> Result<ChatOutcome, Api
     let prompt = model.engine.tokenize(&prepared.prompt, true);
     let prompt_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
 
-    let id = new_id("chatcmpl");
+    let id = new_id("chatcmpl-");
     let span = tracing::info_span!("request", id = %id, model = %model.id);
     let stream = sampling.stream;
     let include_usage = sampling

@@ -17,7 +17,7 @@ pub struct ToolCallIds(Vec<String>);
 impl ToolCallIds {
     pub fn get(&mut self, index: usize) -> String {
         while self.0.len() <= index {
-            self.0.push(new_id("call"));
+            self.0.push(new_id("call_"));
         }
         self.0[index].clone()
     }

@@ -52,7 +52,7 @@ pub async fn completions(
             ))
         }
     };
-    let id = new_id("cmpl");
+    let id = new_id("cmpl-");
     let span = tracing::info_span!("request", id = %id, model = %model.id);
     let stream = sampling.stream;
     let include_usage = sampling

@@ -8,11 +8,10 @@ pub mod embeddings;
 pub mod models;
 pub mod types;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::engine::{Completion, FinishReason, Request, SamplingParams, TokenId, TokenLogprob};
 
 use super::error::ApiError;
+pub use super::ids::{new_id, unix_now};
 use types::{PromptTokensDetails, SamplingFields, Stop, TimingsBody, UsageBody};
 
 /// Most stop strings a request may give, and their longest length (OpenAI allows 4; agents
@@ -201,20 +200,4 @@ impl StreamHeader {
         }
         chunks
     }
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// A response id: a prefix and 24 random alphanumerics, like OpenAI's.
-pub fn new_id(prefix: &str) -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    format!(
-        "{prefix}-{}",
-        Alphanumeric.sample_string(&mut rand::rng(), 24)
-    )
 }

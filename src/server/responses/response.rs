@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::request::str_at;
+use crate::server::ids::{new_id, unix_now};
 
 /// What names one response; the streaming path keeps one so both paths build the same object.
 pub(super) struct Head {
@@ -17,7 +18,7 @@ pub(super) struct Head {
 pub fn from_chat_response(chat: &Value, request: &Value) -> Value {
     let model = str_at(chat, "/model").or_else(|| str_at(request, "/model"));
     let head = Head {
-        id: new_id("resp"),
+        id: new_id("resp_"),
         created_at: chat
             .get("created")
             .and_then(Value::as_u64)
@@ -28,16 +29,16 @@ pub fn from_chat_response(chat: &Value, request: &Value) -> Value {
     let text = |key: &str| str_at(message, key).filter(|s| !s.is_empty());
     let mut output = Vec::new();
     if let Some(reasoning) = text("/reasoning_content") {
-        output.push(reasoning_item(&new_id("rs"), reasoning));
+        output.push(reasoning_item(&new_id("rs_"), reasoning));
     }
     if let Some(content) = text("/content") {
-        output.push(message_item(&new_id("msg"), content, "completed"));
+        output.push(message_item(&new_id("msg_"), content, "completed"));
     }
     let calls = message.get("tool_calls").and_then(Value::as_array);
     for call in calls.into_iter().flatten() {
         let field = |pointer: &str| str_at(call, pointer).unwrap_or("");
         let (name, arguments) = (field("/function/name"), field("/function/arguments"));
-        let item = function_call_item(&new_id("fc"), field("/id"), name, arguments, "completed");
+        let item = function_call_item(&new_id("fc_"), field("/id"), name, arguments, "completed");
         output.push(item);
     }
     let status = response_status(str_at(chat, "/choices/0/finish_reason"));
@@ -152,16 +153,4 @@ pub(super) fn function_call_item(
         "type": "function_call", "id": id, "call_id": call, "name": name, "arguments": args,
         "status": status,
     })
-}
-
-/// An id like OpenAI's: a type prefix and random alphanumerics (`resp_…`, `msg_…`, `fc_…`).
-pub(super) fn new_id(prefix: &str) -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    let random = Alphanumeric.sample_string(&mut rand::rng(), 24);
-    format!("{prefix}_{random}")
-}
-
-pub(super) fn unix_now() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map(|d| d.as_secs()).unwrap_or(0)
 }

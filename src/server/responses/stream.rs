@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use super::response::{self, Head};
+use crate::server::ids::{new_id, unix_now};
 
 /// An event for the SSE wire: its name, and its data (which repeats the name as `type`).
 type Event = (&'static str, Value);
@@ -82,8 +83,8 @@ impl ResponseStream {
         Self {
             request: request.clone(),
             head: Head {
-                id: response::new_id("resp"),
-                created_at: response::unix_now(),
+                id: new_id("resp_"),
+                created_at: unix_now(),
                 model: model.to_string(),
             },
             sequence: 0,
@@ -202,7 +203,7 @@ impl ResponseStream {
         let open = self.open.as_ref().map(|o| &o.kind);
         if !matches!(open, Some(Kind::Call { index: i, .. }) if *i == index) {
             let field = |pointer: &str| call.pointer(pointer).and_then(Value::as_str);
-            let call_id = field("/id").map_or_else(|| response::new_id("call"), str::to_string);
+            let call_id = field("/id").map_or_else(|| new_id("call_"), str::to_string);
             let name = field("/function/name").unwrap_or("").to_string();
             let kind = Kind::Call {
                 index,
@@ -220,12 +221,12 @@ impl ResponseStream {
     fn open_item(&mut self, kind: Kind, out: &mut Vec<Event>) {
         self.close(out);
         let prefix = match kind {
-            Kind::Reasoning => "rs",
-            Kind::Message => "msg",
-            Kind::Call { .. } => "fc",
+            Kind::Reasoning => "rs_",
+            Kind::Message => "msg_",
+            Kind::Call { .. } => "fc_",
         };
         let open = OpenItem {
-            id: response::new_id(prefix),
+            id: new_id(prefix),
             kind,
             text: String::new(),
         };
