@@ -3,6 +3,8 @@
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 
@@ -43,16 +45,32 @@ impl TokenSampler {
         let Some(grammar) = self.grammar.as_mut() else {
             return Some(self.chain.sample(ctx, at));
         };
+        // As llama.cpp's common sampler: checking the grammar over the whole vocabulary costs
+        // more than a token's decode on small models, so first sample freely and check only
+        // the pick; the full grammar pass runs only when the pick breaks the grammar.
         let mut candidates = ctx.token_data_array_ith(at);
-        candidates.apply_sampler(grammar);
         candidates.apply_sampler(&mut self.chain);
-        let token = candidates.selected_token()?;
+        let picked = candidates.selected_token()?;
+        let token = if grammar_allows(grammar, picked) {
+            picked
+        } else {
+            let mut candidates = ctx.token_data_array_ith(at);
+            candidates.apply_sampler(grammar);
+            candidates.apply_sampler(&mut self.chain);
+            candidates.selected_token()?
+        };
         // llama.cpp throws when a lazy grammar's trigger text does not fit the grammar;
         // `try_accept` catches that, and the output simply ends there.
         grammar.try_accept(token).ok()?;
         self.chain.accept(token);
         Some(token)
     }
+}
+
+fn grammar_allows(grammar: &mut LlamaSampler, token: LlamaToken) -> bool {
+    let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 0.0, 0.0)], false);
+    single.apply_sampler(grammar);
+    single.data[0].logit() != f32::NEG_INFINITY
 }
 
 /// llama.cpp's JSON-schema-to-GBNF converter (the one behind llama-server's `json_schema`).
