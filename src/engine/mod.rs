@@ -357,24 +357,20 @@ fn gguf_sampling(model: &LlamaModel) -> SamplingParams {
             .parse()
             .ok()
     };
+    type Set = fn(&mut SamplingParams, f64);
+    let keys: [(&str, Set); 6] = [
+        ("temp", |p, v| p.temperature = v as f32),
+        ("top_k", |p, v| p.top_k = v as i32),
+        ("top_p", |p, v| p.top_p = v as f32),
+        ("min_p", |p, v| p.min_p = v as f32),
+        ("penalty_repeat", |p, v| p.repeat_penalty = v as f32),
+        ("penalty_last_n", |p, v| p.repeat_last_n = v as i32),
+    ];
     let mut p = SamplingParams::default();
-    if let Some(v) = read("temp") {
-        p.temperature = v as f32;
-    }
-    if let Some(v) = read("top_k") {
-        p.top_k = v as i32;
-    }
-    if let Some(v) = read("top_p") {
-        p.top_p = v as f32;
-    }
-    if let Some(v) = read("min_p") {
-        p.min_p = v as f32;
-    }
-    if let Some(v) = read("penalty_repeat") {
-        p.repeat_penalty = v as f32;
-    }
-    if let Some(v) = read("penalty_last_n") {
-        p.repeat_last_n = v as i32;
+    for (key, set) in keys {
+        if let Some(v) = read(key) {
+            set(&mut p, v);
+        }
     }
     p
 }

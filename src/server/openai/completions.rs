@@ -4,14 +4,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use crate::engine::{Completion, TokenDelta, TokenId, TokenLogprob};
+use crate::engine::{Completion, TokenDelta, TokenLogprob};
 use crate::server::error::ApiError;
 use crate::server::json::{from_value, Json};
 use crate::server::sse::{self, ChunkEncoder};
 use crate::server::state::AppState;
 
 use super::types::{CompletionRequest, Prompt, SamplingFields};
-use super::{finish_reason, new_id, timings, unix_now, usage, StreamHeader};
+use super::{finish_reason, new_id, timings, token_ids, unix_now, usage, StreamHeader};
 
 /// OpenAI's legacy API allows up to 5 alternatives per token.
 const MAX_LOGPROBS: u8 = 5;
@@ -40,11 +40,11 @@ pub async fn completions(
     }
     let prompt = match req.prompt {
         Prompt::Text(text) => model.engine.tokenize(&text, true),
-        Prompt::Tokens(ids) => token_ids(ids)?,
+        Prompt::Tokens(ids) => token_ids(ids, "prompt")?,
         Prompt::TextBatch(mut batch) if batch.len() == 1 => {
             model.engine.tokenize(&batch.remove(0), true)
         }
-        Prompt::TokenBatch(mut batch) if batch.len() == 1 => token_ids(batch.remove(0))?,
+        Prompt::TokenBatch(mut batch) if batch.len() == 1 => token_ids(batch.remove(0), "prompt")?,
         Prompt::TextBatch(_) | Prompt::TokenBatch(_) => {
             return Err(ApiError::invalid(
                 "prompt",
@@ -96,15 +96,6 @@ pub async fn completions(
         "timings": timings(&out.done),
     }))
     .into_response())
-}
-
-fn token_ids(ids: Vec<i64>) -> Result<Vec<TokenId>, ApiError> {
-    ids.into_iter()
-        .map(|id| {
-            TokenId::try_from(id)
-                .map_err(|_| ApiError::invalid("prompt", format!("token id {id} is out of range")))
-        })
-        .collect()
 }
 
 /// The legacy shape: parallel arrays of tokens, their log-probabilities and the alternatives.

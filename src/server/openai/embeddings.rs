@@ -11,6 +11,8 @@ use crate::server::error::ApiError;
 use crate::server::json::{from_value, Json};
 use crate::server::state::AppState;
 
+use super::token_ids;
+
 /// OpenAI's limit on inputs per request.
 const MAX_INPUTS: usize = 2048;
 
@@ -51,8 +53,11 @@ pub async fn embeddings(
     let inputs: Vec<Vec<i32>> = match req.input {
         Input::Text(t) => vec![engine.tokenize(&t, true)],
         Input::Texts(ts) => ts.iter().map(|t| engine.tokenize(t, true)).collect(),
-        Input::Tokens(ids) => vec![token_ids(ids)?],
-        Input::TokenLists(lists) => lists.into_iter().map(token_ids).collect::<Result<_, _>>()?,
+        Input::Tokens(ids) => vec![token_ids(ids, "input")?],
+        Input::TokenLists(lists) => lists
+            .into_iter()
+            .map(|ids| token_ids(ids, "input"))
+            .collect::<Result<_, _>>()?,
     };
     if inputs.is_empty() || inputs.len() > MAX_INPUTS {
         return Err(ApiError::invalid(
@@ -91,13 +96,4 @@ pub async fn embeddings(
         "usage": { "prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens },
     }))
     .into_response())
-}
-
-fn token_ids(ids: Vec<i64>) -> Result<Vec<i32>, ApiError> {
-    ids.into_iter()
-        .map(|id| {
-            i32::try_from(id)
-                .map_err(|_| ApiError::invalid("input", format!("token id {id} is out of range")))
-        })
-        .collect()
 }

@@ -105,6 +105,17 @@ impl SamplingFields {
     }
 }
 
+/// Token ids from JSON numbers; ids that do not even fit llama.cpp's type are refused here,
+/// the vocabulary check is the engine's.
+pub fn token_ids(ids: Vec<i64>, param: &str) -> Result<Vec<TokenId>, ApiError> {
+    ids.into_iter()
+        .map(|id| {
+            TokenId::try_from(id)
+                .map_err(|_| ApiError::invalid(param, format!("token id {id} is out of range")))
+        })
+        .collect()
+}
+
 pub fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
