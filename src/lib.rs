@@ -1,9 +1,9 @@
 //! Paddock: an always-on local LLM server for coding agents. llama.cpp runs in-process
-//! (crate `llama-cpp-2`) behind an OpenAI-compatible HTTP API.
+//! (crate `llama-cpp-2`) behind OpenAI- and Anthropic-compatible HTTP APIs.
 //!
 //! ```text
 //! paddock serve / desktop shell ──► app ──► server ──► router ──► engine ──► llama-cpp-2
-//!                                              └──► chat (templates)
+//!                                              └──► chat (templates, tools, grammars) ──► engine
 //! ```
 //! Arrows point one way. `engine` owns llama.cpp and knows nothing of HTTP; `server` is the
 //! only module that knows HTTP; `router` maps model names to engines.
@@ -11,14 +11,17 @@
 //! One request, end to end (`POST /v1/chat/completions`, streaming):
 //! 1. `server::json::Json` parses the body into `openai::types::ChatCompletionRequest`; a bad
 //!    body is a 400 in OpenAI's error format naming the field.
-//! 2. `server::openai::chat` asks the router for the named model, renders the messages with the
-//!    model's chat template (`chat`), tokenizes, and builds an `engine::Request`.
+//! 2. `server::openai::chat` asks the router for the named model; `chat::prepare` renders the
+//!    messages (and tools) with the model's chat template and builds the grammar that shapes
+//!    the answer (forced tool calls, JSON); the handler tokenizes and builds an `engine::Request`.
 //! 3. `EngineHandle::submit` validates it (context size, token ids, sampling values) and sends it
 //!    to the model's engine thread; the handler gets a channel of `engine::Event`s.
 //! 4. The engine thread (`engine::worker`) puts it in the idle slot sharing the longest prefix
 //!    with its cached tokens, decodes the rest of the prompt in chunks batched with the other
 //!    slots' tokens, samples, and sends `Event::Token`s, then `Event::Done` with usage.
-//! 5. `server::sse` turns the events into `chat.completion.chunk`s and `data: [DONE]`. If the
+//! 5. `chat::tool_calls::StreamParser` reads the text back into content, reasoning and tool
+//!    calls, and `server::sse` sends them as `chat.completion.chunk`s and `data: [DONE]`
+//!    (Anthropic and Responses re-encode the same chunks as their own events). If the
 //!    client goes away the stream is dropped, the channel closes, and the slot is freed at the
 //!    next step.
 

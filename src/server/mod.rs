@@ -1,5 +1,6 @@
 //! The HTTP side, and the only module that knows HTTP: axum routes that turn OpenAI JSON into
-//! engine requests and engine events into JSON or SSE.
+//! engine requests and engine events into JSON or SSE. The Anthropic and Responses APIs are
+//! adapters over the OpenAI chat pipeline (`openai::chat::run_chat`).
 
 mod anthropic;
 mod error;

@@ -29,6 +29,7 @@ mod prompt;
 mod python;
 mod qwen3_coder;
 mod scan;
+mod split;
 mod stream;
 
 #[cfg(test)]
@@ -73,5 +74,5 @@ pub struct OutputOptions {
 
 /// Splits a complete model output into reasoning, content and tool calls.
 pub fn parse(text: &str, opts: &OutputOptions) -> ParsedOutput {
-    scan::assemble(scan::scan(text, opts, true))
+    split::assemble(split::scan(text, opts, true))
 }

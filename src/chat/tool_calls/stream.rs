@@ -1,6 +1,7 @@
 //! Parsing while the output is generated: re-scan the text so far, send what is new.
 
-use super::scan::{assemble, scan, Seg};
+use super::scan::Seg;
+use super::split::{assemble, scan};
 use super::{OutputOptions, ParsedOutput};
 
 /// What the streaming parser tells the caller to send, in order.
