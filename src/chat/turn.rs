@@ -57,13 +57,16 @@ pub fn prepare(
             add_system_text(&mut messages, &generic_tools_prompt(tools));
         }
     }
+    let tools_arg = tools_json.as_ref().filter(|_| native);
+    let kwargs = Some(&req.template_kwargs);
     let rendered = template
-        .render(
-            &messages,
-            tools_json.as_ref().filter(|_| native),
-            true,
-            Some(&req.template_kwargs),
-        )
+        .render(&messages, tools_arg, true, kwargs)
+        .or_else(|e| {
+            // Many templates (Qwen, Gemma) refuse a system message after the first turn, which
+            // Claude Code sends; such a message joins the leading system message instead.
+            let hoisted = hoist_system_messages(&messages).ok_or(e)?;
+            template.render(&hoisted, tools_arg, true, kwargs)
+        })
         .map_err(|e| FieldError::new("messages", e.to_string()))?;
     let prompt = strip_bos(rendered, info);
 
@@ -180,6 +183,31 @@ fn text_of(content: Option<&Value>) -> String {
     }
 }
 
+/// The conversation with every later system message appended to the leading one; `None` when
+/// there is no later system message to move.
+fn hoist_system_messages(messages: &[Value]) -> Option<Vec<Value>> {
+    let is_system = |m: &Value| m.get("role").and_then(Value::as_str) == Some("system");
+    let later: Vec<String> = messages
+        .iter()
+        .skip(1)
+        .filter(|m| is_system(m))
+        .map(|m| text_of(m.get("content")))
+        .collect();
+    if later.is_empty() {
+        return None;
+    }
+    let mut out: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| *i == 0 || !is_system(m))
+        .map(|(_, m)| m.clone())
+        .collect();
+    for text in later {
+        add_system_text(&mut out, &text);
+    }
+    Some(out)
+}
+
 /// Appends `text` to the leading system message, creating one if there is none.
 fn add_system_text(messages: &mut Vec<Value>, text: &str) {
     if let Some(first) = messages.first_mut() {
@@ -230,6 +258,68 @@ mod tests {
             json!({"a": 1})
         );
         assert_eq!(out["tool_calls"][1]["function"]["arguments"], "not json");
+    }
+
+    fn info() -> ModelInfo {
+        ModelInfo {
+            architecture: "llama".into(),
+            n_ctx_train: 4096,
+            n_ctx: 4096,
+            n_parallel: 1,
+            n_vocab: 100,
+            n_params: 1,
+            size_bytes: 1,
+            chat_template: None,
+            bos_text: String::new(),
+            eos_text: String::new(),
+            sampling: Default::default(),
+            add_bos: false,
+            add_eos: false,
+        }
+    }
+
+    fn turn(messages: Vec<Value>) -> TurnRequest {
+        TurnRequest {
+            messages,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::None,
+            parallel_tool_calls: true,
+            format: ResponseFormat::Text,
+            template_kwargs: Map::new(),
+            split_reasoning: true,
+        }
+    }
+
+    #[test]
+    fn a_template_that_refuses_late_system_messages_gets_them_up_front() {
+        let strict = "{% for m in messages %}{% if m.role == 'system' and not loop.first %}\
+            {{ raise_exception('System message must be at the beginning.') }}{% endif %}\
+            [{{ m.role }}] {{ m.content }}\n{% endfor %}";
+        let template = ChatTemplate::new(strict, "", "").unwrap();
+        let messages = vec![
+            json!({"role": "system", "content": "Be brief."}),
+            json!({"role": "user", "content": "hi"}),
+            json!({"role": "system", "content": "Skills: none."}),
+        ];
+        let prepared = prepare(&template, &info(), turn(messages)).unwrap();
+        assert_eq!(
+            prepared.prompt,
+            "[system] Be brief.\n\nSkills: none.\n[user] hi\n"
+        );
+    }
+
+    #[test]
+    fn later_system_messages_join_the_first() {
+        let m = vec![
+            json!({"role": "user", "content": "hi"}),
+            json!({"role": "system", "content": "skills"}),
+            json!({"role": "assistant", "content": "ok"}),
+        ];
+        let out = hoist_system_messages(&m).unwrap();
+        assert_eq!(out[0], json!({"role": "system", "content": "skills"}));
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1]["role"], "user");
+        assert!(hoist_system_messages(&out).is_none());
     }
 
     #[test]
