@@ -13,8 +13,9 @@
 //! stays content, word for word. So streaming sends a call's name and its arguments together,
 //! when the call closes; sending the name earlier could mean taking it back later.
 //!
-//! Reasoning and content are trimmed of surrounding whitespace; while streaming, trailing
-//! whitespace is held back until something else follows it.
+//! Reasoning is trimmed of surrounding whitespace. Content is kept as written, except the
+//! whitespace next to a think block or call taken out of it; while streaming, trailing
+//! whitespace is held back until something else follows it (a call would take it away).
 
 mod cursor;
 mod deepseek;

@@ -35,19 +35,70 @@ pub(super) fn scan(text: &str, opts: &OutputOptions, done: bool) -> Vec<Seg> {
     out.segs
 }
 
-/// Joins segments into the final output: reasoning and content trimmed.
+/// Joins segments into the final output. Reasoning is trimmed; content keeps what the model
+/// wrote, except whitespace next to the reasoning or calls taken out of it (see [`kept`]).
 pub(super) fn assemble(segs: Vec<Seg>) -> ParsedOutput {
+    let (r, c) = (kept(&segs, true, true), kept(&segs, false, true));
     let mut parsed = ParsedOutput::default();
     for seg in segs {
         match seg {
-            Seg::Reasoning(r) => parsed.reasoning.push_str(&r),
-            Seg::Content(c) => parsed.content.push_str(&c),
+            Seg::Reasoning(text) => parsed.reasoning.push_str(&text),
+            Seg::Content(text) => parsed.content.push_str(&text),
             Seg::Call(call) => parsed.tool_calls.push(call),
         }
     }
-    parsed.reasoning = parsed.reasoning.trim().to_string();
-    parsed.content = parsed.content.trim().to_string();
+    parsed.reasoning = parsed
+        .reasoning
+        .get(r.0..r.1)
+        .unwrap_or_default()
+        .to_string();
+    parsed.content = parsed.content.get(c.0..c.1).unwrap_or_default().to_string();
     parsed
+}
+
+/// The byte range of the joined reasoning (or content) that is kept. Reasoning is trimmed.
+/// Content loses leading whitespace only after a think block or call, and trailing whitespace
+/// only before one, or while the output is not `done` (a call may still follow): plain answers
+/// come out exactly as written, and streaming never sends what the end would take back.
+pub(super) fn kept(segs: &[Seg], reasoning: bool, done: bool) -> (usize, usize) {
+    let mine = |seg: &Seg| match seg {
+        Seg::Reasoning(_) => reasoning,
+        Seg::Content(_) => !reasoning,
+        Seg::Call(_) => false,
+    };
+    // Whitespace between two calls belongs to neither side: only text with words decides.
+    let worded = |seg: &Seg| match seg {
+        Seg::Reasoning(t) | Seg::Content(t) => mine(seg) && !t.trim().is_empty(),
+        Seg::Call(_) => false,
+    };
+    let other = |segs: &[Seg]| segs.iter().any(|s| !mine(s));
+    let joined: String = segs
+        .iter()
+        .filter_map(|seg| match seg {
+            Seg::Reasoning(t) if reasoning => Some(t.as_str()),
+            Seg::Content(t) if !reasoning => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let other_before = match segs.iter().position(worded) {
+        Some(i) => other(&segs[..i]),
+        None => other(segs),
+    };
+    let other_after = match segs.iter().rposition(worded) {
+        Some(i) => other(&segs[i + 1..]),
+        None => other(segs),
+    };
+    let start = if reasoning || other_before {
+        joined.len() - joined.trim_start().len()
+    } else {
+        0
+    };
+    let end = if reasoning || other_after || !done {
+        joined.trim_end().len()
+    } else {
+        joined.len()
+    };
+    (start.min(end), end)
 }
 
 /// Splits off a think block at the start of the output. Returns where the answer starts, or

@@ -1,7 +1,7 @@
 //! Parsing while the output is generated: re-scan the text so far, send what is new.
 
 use super::scan::Seg;
-use super::split::{assemble, scan};
+use super::split::{assemble, kept, scan};
 use super::{OutputOptions, ParsedOutput};
 
 /// What the streaming parser tells the caller to send, in order.
@@ -25,7 +25,7 @@ pub enum OutputDelta {
 
 /// Fed the output text piece by piece (pieces split anywhere, even inside markers). Holds back
 /// only what may still change: text that could be the start of a marker, a call not closed yet,
-/// and trailing whitespace. Everything certain is sent at once.
+/// and trailing whitespace (a call may still follow it). Everything certain is sent at once.
 ///
 /// Joining all deltas of each kind gives exactly [`super::parse`] of the whole text.
 ///
@@ -38,6 +38,8 @@ pub struct StreamParser {
     sent_reasoning: usize,
     sent_content: usize,
     sent_calls: usize,
+    /// The whole output has been seen (trailing whitespace of plain content is then kept).
+    done: bool,
 }
 
 impl StreamParser {
@@ -48,6 +50,7 @@ impl StreamParser {
             sent_reasoning: 0,
             sent_content: 0,
             sent_calls: 0,
+            done: false,
         }
     }
 
@@ -63,14 +66,15 @@ impl StreamParser {
     /// End of output: flushes held-back text, and returns the last deltas with the final parse.
     pub fn finish(mut self) -> (Vec<OutputDelta>, ParsedOutput) {
         let segs = scan(&self.text, &self.opts, true);
+        self.done = true;
         let deltas = self.new_deltas(&segs);
         (deltas, assemble(segs))
     }
 
     /// The deltas for what `segs` has beyond what was sent, in text order.
     fn new_deltas(&mut self, segs: &[Seg]) -> Vec<OutputDelta> {
-        let reasoning_window = trimmed_window(segs, true);
-        let content_window = trimmed_window(segs, false);
+        let reasoning_window = kept(segs, true, self.done);
+        let content_window = kept(segs, false, self.done);
         let (mut reasoning_at, mut content_at, mut call_index) = (0, 0, 0);
         let mut deltas = Vec::new();
         for seg in segs {
@@ -115,23 +119,6 @@ impl StreamParser {
     }
 }
 
-/// The byte range of the joined reasoning (or content) that survives trimming. Trailing
-/// whitespace is outside it until something follows.
-fn trimmed_window(segs: &[Seg], reasoning: bool) -> (usize, usize) {
-    let joined: String = segs
-        .iter()
-        .filter_map(|seg| match seg {
-            Seg::Reasoning(text) if reasoning => Some(text.as_str()),
-            Seg::Content(text) if !reasoning => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    (
-        joined.len() - joined.trim_start().len(),
-        joined.trim_end().len(),
-    )
-}
-
 /// The part of `text` (at byte `at` of the joined text) inside `window` and past `sent`.
 fn unsent(text: &str, at: usize, window: (usize, usize), sent: &mut usize) -> Option<String> {
     let from = (*sent).max(window.0).max(at);
@@ -148,8 +135,33 @@ fn unsent(text: &str, at: usize, window: (usize, usize), sent: &mut usize) -> Op
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OutputOptions, ToolFormat};
+    use super::super::{parse, OutputOptions, ToolFormat};
     use super::{OutputDelta, StreamParser};
+
+    #[test]
+    fn plain_answers_keep_their_whitespace() {
+        for text in ["    indented code\n", "A ", "\n\nline\n\n"] {
+            let opts = hermes();
+            assert_eq!(parse(text, &opts).content, text);
+            let mut parser = StreamParser::new(opts);
+            let mut streamed = String::new();
+            for c in text.chars() {
+                for d in parser.push(&c.to_string()) {
+                    if let OutputDelta::Content(t) = d {
+                        streamed.push_str(&t);
+                    }
+                }
+            }
+            for d in parser.finish().0 {
+                if let OutputDelta::Content(t) = d {
+                    streamed.push_str(&t);
+                }
+            }
+            assert_eq!(streamed, text);
+        }
+        let after_think = "<think>hm</think>\n\nAnswer.";
+        assert_eq!(parse(after_think, &hermes()).content, "Answer.");
+    }
 
     fn hermes() -> OutputOptions {
         OutputOptions {
