@@ -36,11 +36,18 @@ fn a_grammar_decides_the_shape_of_the_answer() {
 #[test]
 fn a_grammar_llama_cpp_cannot_parse_is_refused_and_the_engine_keeps_serving() {
     let engine = engine(1, 1024, |_| {});
+    // The last one would overflow llama.cpp's recursive parser if it got there.
+    let deep = format!(
+        "root ::= {}\"a\"{}",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
     for bad in [
         "root ::= undefined-rule",
         "root ::= root \"a\"",
         "not a grammar",
         "",
+        &deep,
     ] {
         let mut req = greedy(&engine, &chatml("Hi"), 4);
         req.sampling.grammar = grammar(bad);

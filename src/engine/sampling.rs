@@ -81,7 +81,57 @@ pub fn schema_grammar(schema: &serde_json::Value) -> Result<String, String> {
 /// Refuses a grammar llama.cpp cannot parse (unknown rules, left recursion, bad triggers),
 /// before the request reaches the engine thread.
 pub fn check_grammar(model: &LlamaModel, grammar: &Grammar) -> Result<(), EngineError> {
+    // llama.cpp's GBNF parser recurses once per parenthesis: a hostile grammar nested deep
+    // enough would overflow the stack and take the whole server down.
+    if grammar.gbnf.len() > MAX_GRAMMAR_BYTES || nesting_depth(&grammar.gbnf) > MAX_GRAMMAR_DEPTH {
+        return Err(EngineError::InvalidRequest {
+            param: "grammar",
+            message: format!(
+                "grammars are limited to {MAX_GRAMMAR_BYTES} bytes and {MAX_GRAMMAR_DEPTH} levels of parentheses"
+            ),
+        });
+    }
     grammar_sampler(model, grammar).map(drop)
+}
+
+const MAX_GRAMMAR_BYTES: usize = 1 << 20;
+const MAX_GRAMMAR_DEPTH: usize = 128;
+
+/// The deepest parenthesis nesting outside string literals and character classes.
+fn nesting_depth(gbnf: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut chars = gbnf.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '[' => {
+                let end = if c == '"' { '"' } else { ']' };
+                while let Some(inner) = chars.next() {
+                    match inner {
+                        '\\' => {
+                            chars.next();
+                        }
+                        i if i == end => break,
+                        _ => {}
+                    }
+                }
+            }
+            '#' => {
+                // A comment runs to the end of the line.
+                for inner in chars.by_ref() {
+                    if inner == '\n' {
+                        break;
+                    }
+                }
+            }
+            '(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 fn grammar_sampler(model: &LlamaModel, grammar: &Grammar) -> Result<LlamaSampler, EngineError> {
@@ -212,6 +262,15 @@ impl SamplingParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grammar_nesting_is_counted_outside_literals_and_comments() {
+        assert_eq!(nesting_depth(r#"root ::= ("a" ("b"))"#), 2);
+        assert_eq!(nesting_depth(r#"root ::= "(((" [(] # (((("#), 0);
+        assert_eq!(nesting_depth(r#"root ::= "\"(" ("x")"#), 1);
+        let deep = format!("root ::= {}\"a\"{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(nesting_depth(&deep), 10_000);
+    }
 
     #[test]
     fn defaults_are_valid_and_not_greedy() {
