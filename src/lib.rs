@@ -27,6 +27,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod catalog;
 pub mod chat;
 pub mod config;
 pub mod engine;
