@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::config::Settings;
 use crate::engine::{model_id, EngineHandle};
 use crate::error::{Error, Result};
+use crate::library::{self, Library};
 use crate::router::ModelRouter;
 use crate::server::{self, AppState};
 
@@ -38,7 +39,11 @@ impl App {
             router,
             settings.api_key.clone(),
             settings.listen.ip().is_loopback(),
-        );
+        )
+        .with_library(Library::new(
+            Some(&settings.model_path),
+            library::budget_settings(&settings.engine),
+        ));
         let app = server::router(state, settings.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)
             .await

@@ -27,11 +27,13 @@
 
 pub mod app;
 pub mod bench;
+pub mod budget;
 pub mod catalog;
 pub mod chat;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod library;
 pub mod router;
 pub mod server;
 

@@ -29,6 +29,30 @@ enum Command {
     Serve(ServeArgs),
     /// Measure prompt processing and generation speed, as llama-bench does.
     Bench(BenchArgs),
+    /// List the models on disk with what each needs in memory here, before loading any.
+    Models(ModelsArgs),
+}
+
+#[derive(Args)]
+struct ModelsArgs {
+    /// Another folder to look in (repeatable); Paddock's own, Hugging Face's and LM Studio's
+    /// folders are always read.
+    #[arg(long = "dir")]
+    dirs: Vec<std::path::PathBuf>,
+    /// Context the budgets are for (tokens, shared by the slots).
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    ctx_size: u32,
+    /// Slots.
+    #[arg(long = "parallel", default_value_t = 2)]
+    parallel: u32,
+    /// KV cache types (f16, q8_0, q4_0 ...).
+    #[arg(long = "cache-type-k", default_value = "f16")]
+    cache_type_k: String,
+    #[arg(long = "cache-type-v", default_value = "f16")]
+    cache_type_v: String,
+    /// md or json.
+    #[arg(short = 'o', long = "output", default_value = "md")]
+    output: String,
 }
 
 #[derive(Args)]
@@ -71,6 +95,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse_from(normalize_llama_args(std::env::args())).command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
+        Command::Models(args) => models(args),
     }
 }
 
@@ -113,6 +138,32 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn models(args: ModelsArgs) -> anyhow::Result<()> {
+    let kv = |name: &str| {
+        serde_json::from_value(serde_json::Value::from(name))
+            .with_context(|| format!("unknown KV cache type {name:?}"))
+    };
+    let settings = paddock::budget::Settings {
+        n_ctx: args.ctx_size,
+        n_parallel: args.parallel,
+        cache_type_k: kv(&args.cache_type_k)?,
+        cache_type_v: kv(&args.cache_type_v)?,
+        ..paddock::library::default_budget_settings()
+    };
+    let mut library = paddock::library::Library::new(None, settings);
+    for dir in args.dirs {
+        library
+            .folders
+            .insert(0, (dir, paddock::catalog::Source::UserFolder));
+    }
+    let entries = library.scan();
+    match args.output.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&entries)?),
+        _ => print!("{}", paddock::library::markdown(&entries, &library.machine)),
+    }
+    Ok(())
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {

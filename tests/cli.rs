@@ -78,3 +78,69 @@ fn binding_beyond_loopback_without_a_key_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("API key"), "{err}");
 }
+
+/// `paddock models` reads the GGUF headers (no weights) and budgets each model; the KV cache
+/// it predicts is the figure llama.cpp itself prints for SmolLM2 at this context ("KV self
+/// size = 90.00 MiB" for -c 4096: 30 layers x 3 KV heads x 64 x 2 (K, V) x 2 bytes x 4096).
+#[test]
+fn models_lists_facts_and_budgets_without_loading() {
+    let models_dir = common::smollm2().parent().unwrap().to_path_buf();
+    let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args([
+            "models",
+            "-o",
+            "json",
+            "-c",
+            "4096",
+            "--parallel",
+            "2",
+            "--dir",
+        ])
+        .arg(&models_dir)
+        .output()
+        .expect("paddock binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+            .clone()
+    };
+    let smol = by_id(common::SMOLLM2_ID);
+    assert_eq!(smol["facts"]["architecture"], "llama");
+    assert_eq!(smol["facts"]["n_layer"], 30);
+    assert_eq!(smol["facts"]["total_params"], 134_515_008u64);
+    assert_eq!(smol["budget"]["kv_cache"], 94_371_840u64);
+    assert_eq!(smol["budget"]["fits"]["verdict"], "fits");
+    assert_eq!(
+        smol["largest_context"], 8192,
+        "capped at the trained context"
+    );
+
+    // Gemma 3 keeps only its 512-token window (x 2 slots + one ubatch) on 15 of its 18
+    // layers; llama.cpp prints "size = 12.00 MiB (4096 cells, 3 layers)" and
+    // "size = 22.50 MiB (1536 cells, 15 layers)" when the engine loads it so.
+    let gemma = by_id("gemma-3-270m-q4_k_m");
+    assert_eq!(gemma["facts"]["sliding_window"], 512);
+    let kv = gemma["budget"]["kv_cache"].as_u64().unwrap();
+    assert_eq!(kv, (12 << 20) + (45 << 19));
+
+    let table = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["models", "--dir"])
+        .arg(&models_dir)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("| SmolLM2-135M-Instruct.Q4_1 | llama |"),
+        "{table}"
+    );
+}

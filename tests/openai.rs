@@ -446,3 +446,31 @@ async fn a_wrong_method_gets_an_openai_error() {
     assert_eq!(resp.status(), 405);
     assert!(resp.json::<Value>().await.unwrap()["error"]["message"].is_string());
 }
+
+#[tokio::test]
+async fn the_admin_api_lists_the_library_with_budgets() {
+    let server = server();
+    let body: serde_json::Value = reqwest::get(server.url("/api/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["loaded"], json!([common::SMOLLM2_ID]));
+    assert_eq!(body["settings"]["n_ctx"], 4096);
+    assert!(body["machine"]["total_memory"].as_u64().unwrap() > 0);
+    let smol = body["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == common::SMOLLM2_ID)
+        .expect("the served model's folder is in the library");
+    // The serving settings' KV cache, as llama.cpp allocates it (90.00 MiB).
+    assert_eq!(smol["budget"]["kv_cache"], 94_371_840u64);
+    assert_eq!(
+        smol["facts"]["chat_template"]
+            .as_str()
+            .map(|t| t.contains("im_start")),
+        Some(true)
+    );
+}

@@ -9,6 +9,11 @@ pub fn config_dir() -> Option<PathBuf> {
     ProjectDirs::from("", "", "Paddock").map(|d| d.config_dir().to_path_buf())
 }
 
+/// Paddock's own models folder (downloads go here): `models` in the platform data directory.
+pub fn models_dir() -> Option<PathBuf> {
+    ProjectDirs::from("", "", "Paddock").map(|d| d.data_dir().join("models"))
+}
+
 /// The default config file, `paddock.toml` in the config directory.
 pub fn config_file() -> Option<PathBuf> {
     config_dir().map(|d| d.join("paddock.toml"))

@@ -2,6 +2,7 @@
 //! engine requests and engine events into JSON or SSE. The Anthropic and Responses APIs are
 //! adapters over the OpenAI chat pipeline (`openai::chat::run_chat`).
 
+mod admin;
 mod anthropic;
 mod error;
 mod guard;
@@ -40,6 +41,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/slots", get(slots))
+        .route("/api/models", get(admin::models))
         .route("/props", get(llama::props))
         .route("/tokenize", post(llama::tokenize))
         .route("/detokenize", post(llama::detokenize))

@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::chat::ChatTemplate;
+use crate::library::Library;
 use crate::router::{LoadedModel, ModelRouter};
 
 use super::error::ApiError;
@@ -14,6 +15,8 @@ pub struct AppState {
     /// Bound to loopback: refuse requests whose Host is not a loopback name (DNS rebinding).
     pub loopback_only: bool,
     templates: Arc<Mutex<HashMap<String, Arc<ChatTemplate>>>>,
+    /// The models on disk and their budgets (`/api/models`); none in bare test servers.
+    pub library: Option<Arc<Library>>,
 }
 
 impl AppState {
@@ -23,7 +26,13 @@ impl AppState {
             api_key: api_key.map(Into::into),
             loopback_only,
             templates: Arc::default(),
+            library: None,
         }
+    }
+
+    pub fn with_library(mut self, library: Library) -> Self {
+        self.library = Some(Arc::new(library));
+        self
     }
 
     /// The model's chat template, compiled on first use. A model without one, or with one

@@ -1,0 +1,200 @@
+//! Memory budget: what a model will take before it is loaded, whether it fits, the largest
+//! context that does, and the generation-speed ceiling. Pure functions from GGUF facts
+//! ([`ModelShape`]), context settings ([`Settings`]) and machine facts ([`Machine`]); no I/O.
+//!
+//! The parts, in bytes, following the llama.cpp vendored by `llama-cpp-sys-2` 0.1.161:
+//!
+//! | part            | how                                                                  |
+//! |-----------------|----------------------------------------------------------------------|
+//! | weights         | exact: tensor bytes, split GPU/CPU by `n_gpu_layers` like llama.cpp  |
+//! | KV cache        | exact: cells × KV heads × head dim × type size, per attention layer   |
+//! | recurrent state | exact: f32 state per recurrent layer and sequence                     |
+//! | compute buffer  | estimate, an upper bound within ~20% (see `compute.rs`)               |
+//! | OS reserve      | the caller's figure for what macOS and other apps keep                |
+//!
+//! The compute estimate assumes contexts made as Paddock's engine makes them: llama.cpp's
+//! `n_outputs_max` left at its default (= `n_batch`), so the reserved graph holds logits for
+//! a whole ubatch (`ubatch × n_vocab × 4` bytes; 485 MiB for a 248k vocabulary at ubatch
+//! 512). Once a model is loaded, Paddock shows llama.cpp's own figure instead.
+//!
+//! The source document's setup (Qwen 3.6 35B-A3B at 128k, q8_0 cache, 2 slots, on a 128 GB
+//! M5 Max with ~115 GB for the GPU) comes out at 24.76 GiB of weights, 1.33 GiB of KV cache
+//! (its table guessed ~8), 0.12 GiB of recurrent state, 0.69 GiB of compute (guessed ~3)
+//! and the 10 GiB reserve: 36.9 GiB, leaving 78 GiB rather than ~69 (`tests/budget.rs`).
+//!
+//! On Apple Silicon everything comes from one pool, limited by Metal's working-set size
+//! when known. On a discrete GPU, the GPU parts count against its free memory and the rest
+//! (with the OS reserve) against RAM; the budget reports the tighter of the two ([`Pool`]).
+
+mod compute;
+mod context;
+mod kv;
+mod offload;
+mod shape;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+pub use kv::kv_cache_bytes;
+pub use shape::{KvType, Machine, ModelShape, RecurrentShape, Settings};
+
+use context::Cells;
+use offload::{Offload, Split};
+
+/// What loading a model with given settings takes on a machine, in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub weights_gpu: u64,
+    pub weights_cpu: u64,
+    pub kv_cache: u64,
+    pub recurrent_state: u64,
+    /// Estimated; llama.cpp's own figure replaces it once the model is loaded.
+    pub compute: u64,
+    pub os_reserve: u64,
+    /// What counts against `limit`: everything on unified memory, one side on discrete GPUs.
+    pub total: u64,
+    pub limit: u64,
+    /// `limit - total`, negative when over.
+    pub headroom: i64,
+    pub fits: Fit,
+    /// Which memory `total` and `limit` are about.
+    pub pool: Pool,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Fit {
+    Fits,
+    /// Fits with less than 10% of the limit left.
+    Tight,
+    DoesNotFit {
+        short_by: u64,
+    },
+}
+
+/// The memory a budget's `total` and `limit` refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// Apple Silicon: GPU and CPU share it.
+    Unified,
+    /// A discrete GPU's free memory.
+    Gpu,
+    /// System RAM (the CPU side, or everything on a machine without a GPU).
+    Ram,
+}
+
+/// The memory a model needs with `settings` on `machine`, and whether it fits.
+pub fn budget(model: &ModelShape, settings: &Settings, machine: &Machine) -> Budget {
+    let cells = Cells::new(model, settings);
+    let offload = Offload::new(model, settings, machine);
+    let weights = offload.weights(model);
+    let kv = kv::kv_split(model, settings, &cells, offload);
+    let recurrent = kv::recurrent_split(model, &cells, offload);
+    // Paddock's contexts keep n_outputs_max at its default, so every ubatch token has logits.
+    let compute =
+        compute::compute_split(model, settings, &cells, cells.ubatch, offload.output_on_gpu);
+    let need = weights.plus(kv).plus(recurrent).plus(compute);
+
+    let (pool, total, limit) = pool_and_limit(need, machine);
+    Budget {
+        weights_gpu: weights.gpu,
+        weights_cpu: weights.cpu,
+        kv_cache: kv.total(),
+        recurrent_state: recurrent.total(),
+        compute: compute.total(),
+        os_reserve: machine.os_reserve,
+        total,
+        limit,
+        headroom: headroom(total, limit),
+        fits: Fit::judge(total, limit),
+        pool,
+    }
+}
+
+/// The largest `n_ctx` (a multiple of 256, at least 256) for which the budget still
+/// [`Fit::Fits`], other settings unchanged; `None` if even 256 does not. It may exceed the
+/// model's `n_ctx_train`: memory allows it, but the model was not trained for it (llama.cpp
+/// warns "possible training context overflow"), so callers should cap it there.
+pub fn largest_context(model: &ModelShape, settings: &Settings, machine: &Machine) -> Option<u32> {
+    const STEP: u32 = 256;
+    let fits = |steps: u32| {
+        let settings = Settings {
+            n_ctx: steps * STEP,
+            ..*settings
+        };
+        budget(model, &settings, machine).fits == Fit::Fits
+    };
+    // Memory grows with n_ctx, so binary search: `lo` fits, `hi + 1` does not.
+    let (mut lo, mut hi) = (1, u32::MAX / STEP);
+    if !fits(lo) {
+        return None;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(lo * STEP)
+}
+
+/// The generation-speed ceiling in tokens/s: each token reads the active weights once, so
+/// `bandwidth / active_bytes` (memory-bound decoding). Real speed is lower: kernels reach
+/// part of the bandwidth, and the KV cache is read too, more so at long context. `None`
+/// when the bandwidth or the active bytes are unknown.
+pub fn tg_ceiling(model: &ModelShape, machine: &Machine) -> Option<f64> {
+    let bandwidth = machine.bandwidth.filter(|b| b.is_finite() && *b > 0.0)?;
+    (model.active_bytes > 0).then(|| bandwidth / model.active_bytes as f64)
+}
+
+impl Fit {
+    fn judge(total: u64, limit: u64) -> Fit {
+        match limit.checked_sub(total) {
+            None => Fit::DoesNotFit {
+                short_by: total - limit,
+            },
+            Some(left) if u128::from(left) * 10 < u128::from(limit) => Fit::Tight,
+            Some(_) => Fit::Fits,
+        }
+    }
+
+    /// Worse verdicts sort higher.
+    fn severity(self) -> u8 {
+        match self {
+            Fit::Fits => 0,
+            Fit::Tight => 1,
+            Fit::DoesNotFit { .. } => 2,
+        }
+    }
+}
+
+/// Which pool limits the model, with what it needs there and its limit.
+fn pool_and_limit(need: Split, machine: &Machine) -> (Pool, u64, u64) {
+    let os = machine.os_reserve;
+    if machine.unified {
+        let limit = machine.gpu_limit.unwrap_or(machine.total_memory);
+        return (Pool::Unified, need.total().saturating_add(os), limit);
+    }
+    let ram = (Pool::Ram, need.cpu.saturating_add(os), machine.total_memory);
+    let Some(vram) = machine.gpu_memory else {
+        return ram;
+    };
+    let gpu = (Pool::Gpu, need.gpu, vram);
+    // The tighter pool: the worse verdict, then the smaller headroom.
+    let key = |(_, total, limit): &(Pool, u64, u64)| {
+        let fit = Fit::judge(*total, *limit);
+        (std::cmp::Reverse(fit.severity()), headroom(*total, *limit))
+    };
+    std::cmp::min_by_key(gpu, ram, key)
+}
+
+fn headroom(total: u64, limit: u64) -> i64 {
+    let diff = i128::from(limit) - i128::from(total);
+    i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
+}
