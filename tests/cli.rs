@@ -34,7 +34,10 @@ fn serve(extra: &[&str]) -> (std::process::Child, String) {
 
 #[tokio::test]
 async fn sigterm_lets_the_open_stream_finish_and_exits_0() {
-    let (mut child, url) = serve(&[]);
+    // A grace period no slow machine runs out of: the test is about draining, not timing.
+    let config = std::env::temp_dir().join(format!("paddock-sigterm-{}.toml", std::process::id()));
+    std::fs::write(&config, "[server]\nshutdown_grace_secs = 600\n").unwrap();
+    let (mut child, url) = serve(&["--config", config.to_str().unwrap()]);
     let body = json!({
         "messages": [{"role": "user", "content": "Count to fifty."}],
         "max_tokens": 64, "temperature": 0, "ignore_eos": true, "stream": true,
@@ -64,6 +67,7 @@ async fn sigterm_lets_the_open_stream_finish_and_exits_0() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "exit status {status}");
+    let _ = std::fs::remove_file(config);
 }
 
 #[test]
