@@ -1,50 +1,45 @@
-//! A running Paddock: the model loaded, the HTTP server listening. Used by `paddock serve`,
-//! by the desktop shell and by the integration tests alike.
+//! A running Paddock: the HTTP server listening, the configured model loaded. Used by `paddock
+//! serve`, by the desktop shell and by the integration tests alike. The shell follows the
+//! server through [`App::status`] and [`App::changes`], the same status the web UI streams.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::autostart::Autostart;
 use crate::config::Settings;
-use crate::engine::{model_id, EngineHandle};
+use crate::engine::model_id;
 use crate::error::{Error, Result};
 use crate::library::{self, Library};
-use crate::router::ModelRouter;
-use crate::server::{self, AppState};
+use crate::router::{LoadRequest, ModelRouter};
+use crate::server::{self, Admin, AppState, Status};
 
 pub struct App {
     addr: SocketAddr,
+    state: AppState,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
+/// What an embedder adds to a plain server.
+#[derive(Default)]
+pub struct Extras {
+    /// Launch at login, shown and changed by the web UI.
+    pub autostart: Option<Arc<dyn Autostart>>,
+}
+
 impl App {
-    /// Loads the model, binds the listener and starts serving. Returns once requests can be
+    /// Binds the listener, loads the model and starts serving. Returns once requests can be
     /// answered. Port 0 picks a free port; `addr()` says which.
     pub async fn start(settings: Settings) -> Result<Self> {
-        let spec = settings.engine.clone();
-        let engine = tokio::task::spawn_blocking(move || EngineHandle::spawn(spec))
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-        let mut router = ModelRouter::new();
-        router.insert(
-            model_id(&settings.model_path),
-            settings.aliases.clone(),
-            engine,
-        );
-        let state = AppState::new(
-            router,
-            settings.api_key.clone(),
-            settings.listen.ip().is_loopback(),
-        )
-        .with_library(Library::new(
-            Some(&settings.model_path),
-            library::budget_settings(&settings.engine),
-        ));
-        let app = server::router(state, settings.max_body_bytes);
+        Self::start_with(settings, Extras::default()).await
+    }
+
+    pub async fn start_with(mut settings: Settings, extras: Extras) -> Result<Self> {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -52,6 +47,33 @@ impl App {
                 source,
             })?;
         let addr = listener.local_addr()?;
+        let library = Library::new(
+            Some(&settings.model_path),
+            library::budget_settings(&settings.engine),
+        );
+        let router = Arc::new(ModelRouter::new());
+        let first = LoadRequest {
+            id: model_id(&settings.model_path),
+            aliases: settings.aliases.clone(),
+            predicted: predicted(&library, &settings),
+            spec: settings.engine.clone(),
+        };
+        // The caller's progress hook (a CLI progress bar) is for this first load only.
+        settings.engine.load_progress = None;
+        let loader = Arc::clone(&router);
+        tokio::task::spawn_blocking(move || loader.load(first))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+
+        let mut admin = Admin::new(&settings, addr, library);
+        admin.autostart = extras.autostart;
+        let state = AppState::new(
+            router,
+            settings.api_key.clone(),
+            settings.listen.ip().is_loopback(),
+        )
+        .with_admin(admin);
+        let app = server::router(state.clone(), settings.max_body_bytes);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server::serve(listener, app, async {
             let _ = stopped.await;
@@ -59,6 +81,7 @@ impl App {
         tracing::info!(%addr, "listening");
         Ok(Self {
             addr,
+            state,
             stop: Some(stop),
             server,
         })
@@ -66,6 +89,16 @@ impl App {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What is loaded, what it takes, what the server is doing: `GET /api/status`.
+    pub fn status(&self) -> Status {
+        server::status(&self.state)
+    }
+
+    /// Wakes on every change of [`App::status`].
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.state.router.subscribe()
     }
 
     /// Stops accepting connections and waits up to `grace` for open requests and streams to
@@ -86,4 +119,13 @@ impl App {
             }
         }
     }
+}
+
+/// The budget of the configured model, when the library can read it.
+fn predicted(library: &Library, settings: &Settings) -> Option<crate::budget::Budget> {
+    let id = model_id(&settings.model_path);
+    let file = library.files().into_iter().find(|f| f.id == id)?;
+    library
+        .describe(file, &library::budget_settings(&settings.engine))
+        .budget
 }

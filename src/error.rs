@@ -12,6 +12,8 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Router(#[from] crate::router::RouterError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

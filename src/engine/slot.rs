@@ -131,7 +131,8 @@ impl Job {
     }
 
     /// Sends the rest of the text and the final event, and logs the request's one summary line.
-    pub fn finish(mut self, reason: FinishReason) {
+    /// Returns the generation speed (tokens/s).
+    pub fn finish(mut self, reason: FinishReason) -> f64 {
         let rest = self.output.finish();
         if !rest.is_empty() {
             self.send_text(TokenDelta {
@@ -162,5 +163,6 @@ impl Job {
             usage,
             timings: self.timings,
         }));
+        self.timings.generation_tokens_per_second(self.generated)
     }
 }

@@ -30,6 +30,8 @@ pub struct EngineSpec {
     pub max_queue: usize,
     /// Told the load's progress (0.0 to 1.0) while the model loads; for progress bars.
     pub load_progress: Option<LoadProgress>,
+    /// Told when the engine's [`super::Activity`] changes (busy slots, last speed).
+    pub on_activity: Option<super::ActivityHook>,
 }
 
 /// A callback for model-load progress, shareable so the spec stays `Clone`.

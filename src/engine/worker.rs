@@ -15,6 +15,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::DecodeError;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::activity::Activity;
 use super::embed::Embedder;
 use super::error::EngineError;
 use super::output::Output;
@@ -64,6 +65,8 @@ pub struct Worker<'m> {
     clock: u64,
     /// Made on the first embeddings request.
     embedder: Option<Embedder<'m>>,
+    /// Generation speed of the request that finished last, not yet reported.
+    last_tps: Option<f64>,
 }
 
 impl<'m> Worker<'m> {
@@ -84,14 +87,19 @@ impl<'m> Worker<'m> {
             batch: LlamaBatch::new(batch_capacity, 1),
             clock: 0,
             embedder: None,
+            last_tps: None,
             config,
         }
     }
 
     /// Runs until every `EngineHandle` is dropped and all work is done.
-    pub fn run(mut self, inbox: Receiver<Command>) {
+    pub fn run(mut self, inbox: Receiver<Command>, activity: &Activity) {
         let mut open = true;
         loop {
+            activity.set_busy(self.slots.iter().filter(|s| !s.is_idle()).count());
+            if let Some(tps) = self.last_tps.take() {
+                activity.finished(tps);
+            }
             let busy = !self.queue.is_empty() || self.slots.iter().any(|s| !s.is_idle());
             if !busy {
                 if !open {
@@ -521,7 +529,7 @@ impl<'m> Worker<'m> {
         let slot = &mut self.slots[i];
         slot.last_used = self.clock;
         if let Some(job) = slot.job.take() {
-            job.finish(reason);
+            self.last_tps = Some(job.finish(reason));
         }
     }
 }

@@ -60,6 +60,16 @@ impl Library {
     pub fn scan(&self) -> Vec<Entry> {
         scan(&self.folders, &self.settings, &self.machine)
     }
+
+    /// Every model's files, without reading them.
+    pub fn files(&self) -> Vec<ModelFile> {
+        catalog::scan(&self.folders)
+    }
+
+    /// One model's facts and budget under other settings (what-if, or before a load).
+    pub fn describe(&self, file: ModelFile, settings: &budget::Settings) -> Entry {
+        entry(file, settings, &self.machine)
+    }
 }
 
 /// Every model in `folders` with its budget under `settings` on `machine`, sorted by id.

@@ -1,12 +1,18 @@
 //! Which models are loaded and under which names. A request names a model; the router hands
-//! back that model's engine. Knows nothing of HTTP.
+//! back that model's engine. Loading and switching happen here too, with progress and every
+//! change announced on a watch channel (the tray and the web UI's event stream listen).
+//! Knows nothing of HTTP.
 //!
-//! Today one model is loaded at start-up; loading on demand, idle unload and refusing models
-//! that do not fit memory belong here too.
+//! One model is loaded at a time: loading another unloads the current one first, so its
+//! memory is free for the new one. Requests already running keep their engine until they end.
 
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use crate::engine::EngineHandle;
+use tokio::sync::watch;
+
+use crate::budget::Budget;
+use crate::engine::{ActivityHook, EngineHandle, EngineSpec, LoadProgress};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RouterError {
@@ -14,6 +20,10 @@ pub enum RouterError {
     UnknownModel { name: String },
     #[error("no model is loaded")]
     NoModel,
+    #[error("`{model}` is loading; try again when it is done")]
+    Busy { model: String },
+    #[error("loading `{model}` failed: {reason}")]
+    Load { model: String, reason: String },
 }
 
 /// A model ready to serve.
@@ -24,11 +34,46 @@ pub struct LoadedModel {
     pub engine: EngineHandle,
     /// When it was loaded (OpenAI's `created`).
     pub loaded_at: SystemTime,
+    /// What the memory budget said it would take, for comparing with what it took.
+    pub predicted: Option<Budget>,
+    /// The settings it was loaded with.
+    pub spec: EngineSpec,
 }
 
-#[derive(Default)]
+/// A load in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loading {
+    pub model: String,
+    /// 0.0 to 1.0, as llama.cpp reports reading the weights.
+    pub progress: f32,
+}
+
+/// What to load.
+pub struct LoadRequest {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub spec: EngineSpec,
+    pub predicted: Option<Budget>,
+}
+
 pub struct ModelRouter {
-    models: Vec<LoadedModel>,
+    models: RwLock<Vec<LoadedModel>>,
+    /// Shared with the load's progress hook.
+    loading: Arc<Mutex<Option<Loading>>>,
+    last_error: Mutex<Option<String>>,
+    /// Bumped on every change: models, load progress, engine activity.
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl Default for ModelRouter {
+    fn default() -> Self {
+        Self {
+            models: RwLock::default(),
+            loading: Arc::default(),
+            last_error: Mutex::default(),
+            changes: Arc::new(watch::channel(0).0),
+        }
+    }
 }
 
 impl ModelRouter {
@@ -36,33 +81,151 @@ impl ModelRouter {
         Self::default()
     }
 
-    pub fn insert(&mut self, id: String, aliases: Vec<String>, engine: EngineHandle) {
-        self.models.retain(|m| m.id != id);
-        self.models.push(LoadedModel {
+    /// Serves an already loaded engine (tests, tools that load themselves).
+    pub fn insert(&self, id: String, aliases: Vec<String>, engine: EngineHandle, spec: EngineSpec) {
+        let mut models = write(&self.models);
+        models.retain(|m| m.id != id);
+        models.push(LoadedModel {
             id,
             aliases,
             engine,
             loaded_at: SystemTime::now(),
+            predicted: None,
+            spec,
         });
+        drop(models);
+        self.changed();
+    }
+
+    /// Unloads what is loaded, then loads `request` (blocking: seconds for large models; call
+    /// from a blocking task). Refused while another load runs.
+    pub fn load(&self, request: LoadRequest) -> Result<(), RouterError> {
+        {
+            let mut loading = lock(&self.loading);
+            if let Some(current) = loading.as_ref() {
+                return Err(RouterError::Busy {
+                    model: current.model.clone(),
+                });
+            }
+            *loading = Some(Loading {
+                model: request.id.clone(),
+                progress: 0.0,
+            });
+        }
+        *lock(&self.last_error) = None;
+        write(&self.models).clear();
+        self.changed();
+
+        let result = EngineHandle::spawn(self.instrument(request.spec.clone()));
+        *lock(&self.loading) = None;
+        let outcome = match result {
+            Ok(engine) => {
+                write(&self.models).push(LoadedModel {
+                    id: request.id,
+                    aliases: request.aliases,
+                    engine,
+                    loaded_at: SystemTime::now(),
+                    predicted: request.predicted,
+                    spec: request.spec,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let error = RouterError::Load {
+                    model: request.id,
+                    reason: e.to_string(),
+                };
+                *lock(&self.last_error) = Some(error.to_string());
+                Err(error)
+            }
+        };
+        self.changed();
+        outcome
+    }
+
+    /// Unloads every model (their memory is freed once running requests end).
+    pub fn unload(&self) {
+        write(&self.models).clear();
+        self.changed();
     }
 
     /// The model a request named, by id or alias. With no name given and one model loaded,
     /// that one (clients that omit `model` mean "whatever is running").
-    pub fn get(&self, name: Option<&str>) -> Result<&LoadedModel, RouterError> {
+    pub fn get(&self, name: Option<&str>) -> Result<LoadedModel, RouterError> {
+        let models = read(&self.models);
         match name {
-            Some(name) => self
-                .models
+            Some(name) => models
                 .iter()
                 .find(|m| m.id == name || m.aliases.iter().any(|a| a == name))
+                .cloned()
                 .ok_or_else(|| RouterError::UnknownModel {
                     name: name.to_string(),
                 }),
-            None if self.models.len() == 1 => Ok(&self.models[0]),
+            None if models.len() == 1 => Ok(models[0].clone()),
             None => Err(RouterError::NoModel),
         }
     }
 
-    pub fn list(&self) -> &[LoadedModel] {
-        &self.models
+    pub fn list(&self) -> Vec<LoadedModel> {
+        read(&self.models).clone()
     }
+
+    pub fn loading(&self) -> Option<Loading> {
+        lock(&self.loading).clone()
+    }
+
+    /// Why the last load failed, until the next one starts.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    /// A receiver that wakes on every change (its value is only a counter).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The spec with hooks that report progress and activity here (and still to the
+    /// caller's own progress hook, e.g. the CLI's progress bar).
+    fn instrument(&self, mut spec: EngineSpec) -> EngineSpec {
+        let changes = Arc::clone(&self.changes);
+        spec.on_activity = Some(ActivityHook(Arc::new(move || {
+            changes.send_modify(|n| *n = n.wrapping_add(1));
+        })));
+        let outer = spec.load_progress.take();
+        let changes = Arc::clone(&self.changes);
+        let loading = Arc::clone(&self.loading);
+        spec.load_progress = Some(LoadProgress(Arc::new(move |p| {
+            if let Some(LoadProgress(outer)) = &outer {
+                outer(p);
+            }
+            let mut loading = lock(&loading);
+            let Some(current) = loading.as_mut() else {
+                return;
+            };
+            // Announce every 2 %: enough for a smooth bar, few enough events.
+            if p - current.progress >= 0.02 || (p >= 1.0 && current.progress < 1.0) {
+                current.progress = p.min(1.0);
+                drop(loading);
+                changes.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        })));
+        spec
+    }
+}
+
+/// Poisoned locks only mean another thread panicked mid-update of plain data; carry on.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -80,6 +80,11 @@ impl ApiError {
         )
     }
 
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -122,6 +127,18 @@ impl From<RouterError> for ApiError {
                 ..Self::new(
                     StatusCode::NOT_FOUND,
                     "invalid_request_error",
+                    e.to_string(),
+                )
+            },
+            RouterError::Busy { .. } => Self {
+                code: Some("model_loading"),
+                ..Self::new(StatusCode::CONFLICT, "invalid_request_error", e.to_string())
+            },
+            RouterError::Load { .. } => Self {
+                code: Some("model_load_failed"),
+                ..Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
                     e.to_string(),
                 )
             },

@@ -1,5 +1,7 @@
-//! Who may talk to the server: the API key (when one is set) and a Host check that stops DNS
-//! rebinding (a web page whose domain resolves to 127.0.0.1 cannot reach a loopback server).
+//! Who may talk to the server: the API key (when one is set), a Host check that stops DNS
+//! rebinding (a web page whose domain resolves to 127.0.0.1 cannot reach a loopback server),
+//! and, for the admin API, an Origin check that stops other sites' pages from driving it
+//! (CSRF): only the server's own pages and the desktop app may.
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -10,20 +12,52 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::state::AppState;
 
-/// Routes anyone may call (health checks from load balancers and service managers).
-const PUBLIC: &[&str] = &["/health"];
+/// Routes anyone may call: health checks from load balancers and service managers, and the
+/// web UI's files (the page asks for the key itself when the API wants one).
+fn is_public(path: &str) -> bool {
+    path == "/health" || path == "/" || path.starts_with("/ui/")
+}
 
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if state.loopback_only && !host_is_loopback(&req) {
         return ApiError::forbidden("this server only answers requests addressed to localhost")
             .into_response();
     }
+    if req.uri().path().starts_with("/api/") && !same_origin(&req) {
+        return ApiError::forbidden(
+            "the admin API only answers Paddock's own pages (cross-site request refused)",
+        )
+        .into_response();
+    }
     if let Some(expected) = &state.api_key {
-        if !PUBLIC.contains(&req.uri().path()) && !key_matches(&req, expected) {
+        if !is_public(req.uri().path()) && !key_matches(&req, expected) {
             return ApiError::unauthorized().into_response();
         }
     }
     next.run(req).await
+}
+
+/// No Origin (curl, scripts, same-origin GETs) or one naming this very host, or the desktop
+/// app's own scheme. Browsers always send Origin on cross-site fetches and form posts.
+fn same_origin(req: &Request) -> bool {
+    let headers = req.headers();
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if matches!(origin, "tauri://localhost" | "http://tauri.localhost") {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
 }
 
 fn key_matches(req: &Request, expected: &str) -> bool {
@@ -94,6 +128,32 @@ mod tests {
         ] {
             assert!(!host_is_loopback(&with_host(bad)), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_admin_api_answers_its_own_origin_only() {
+        let req = |origin: Option<&str>, fetch_site: Option<&str>| {
+            let mut b = Request::builder()
+                .uri("/api/models/load")
+                .header(header::HOST, "127.0.0.1:8080");
+            if let Some(o) = origin {
+                b = b.header(header::ORIGIN, o);
+            }
+            if let Some(s) = fetch_site {
+                b = b.header("sec-fetch-site", s);
+            }
+            b.body(Default::default()).unwrap()
+        };
+        assert!(same_origin(&req(None, None)));
+        assert!(same_origin(&req(
+            Some("http://127.0.0.1:8080"),
+            Some("same-origin")
+        )));
+        assert!(same_origin(&req(Some("tauri://localhost"), None)));
+        assert!(!same_origin(&req(Some("http://evil.example"), None)));
+        assert!(!same_origin(&req(Some("http://127.0.0.1:9999"), None)));
+        assert!(!same_origin(&req(Some("null"), None)));
+        assert!(!same_origin(&req(None, Some("cross-site"))));
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub async fn apply_template(
 ) -> Result<Response, ApiError> {
     let req: ChatCompletionRequest = from_value(&body)?;
     let model = state.router.get(req.model.as_deref())?;
-    let turn = prepare_turn(&state, model, req)?;
+    let turn = prepare_turn(&state, &model, req)?;
     Ok(axum::Json(json!({ "prompt": turn.prompt })).into_response())
 }
 
@@ -87,7 +87,7 @@ pub async fn props(
 ) -> Result<Response, ApiError> {
     let model = state.router.get(q.model.as_deref())?;
     let info = model.engine.info();
-    let template = state.template(model)?;
+    let template = state.template(&model)?;
     Ok(axum::Json(json!({
         "model_alias": model.id,
         "total_slots": info.n_parallel,

@@ -2,7 +2,7 @@
 //! engine requests and engine events into JSON or SSE. The Anthropic and Responses APIs are
 //! adapters over the OpenAI chat pipeline (`openai::chat::run_chat`).
 
-mod admin;
+pub mod admin;
 mod anthropic;
 mod error;
 mod guard;
@@ -13,6 +13,7 @@ pub mod openai;
 mod responses;
 mod sse;
 mod state;
+mod ui;
 
 use std::future::Future;
 
@@ -24,6 +25,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use admin::{status, Admin, Status};
 pub use error::ApiError;
 pub use state::AppState;
 
@@ -41,7 +43,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/slots", get(slots))
-        .route("/api/models", get(admin::models))
+        .nest("/api", admin::routes())
+        .route("/", get(ui::index))
+        .route("/ui/{*path}", get(ui::asset))
         .route("/props", get(llama::props))
         .route("/tokenize", post(llama::tokenize))
         .route("/detokenize", post(llama::detokenize))

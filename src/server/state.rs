@@ -2,9 +2,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::chat::ChatTemplate;
-use crate::library::Library;
 use crate::router::{LoadedModel, ModelRouter};
 
+use super::admin::Admin;
 use super::error::ApiError;
 
 /// Shared by every handler; cheap to clone.
@@ -15,24 +15,32 @@ pub struct AppState {
     /// Bound to loopback: refuse requests whose Host is not a loopback name (DNS rebinding).
     pub loopback_only: bool,
     templates: Arc<Mutex<HashMap<String, Arc<ChatTemplate>>>>,
-    /// The models on disk and their budgets (`/api/models`); none in bare test servers.
-    pub library: Option<Arc<Library>>,
+    /// What the admin API needs beyond the router (library, settings file, login item);
+    /// none in bare test servers.
+    pub admin: Option<Arc<Admin>>,
 }
 
 impl AppState {
-    pub fn new(router: ModelRouter, api_key: Option<String>, loopback_only: bool) -> Self {
+    pub fn new(router: Arc<ModelRouter>, api_key: Option<String>, loopback_only: bool) -> Self {
         Self {
-            router: Arc::new(router),
+            router,
             api_key: api_key.map(Into::into),
             loopback_only,
             templates: Arc::default(),
-            library: None,
+            admin: None,
         }
     }
 
-    pub fn with_library(mut self, library: Library) -> Self {
-        self.library = Some(Arc::new(library));
+    pub fn with_admin(mut self, admin: Admin) -> Self {
+        self.admin = Some(Arc::new(admin));
         self
+    }
+
+    /// The admin side, or a 404 on servers without one.
+    pub fn admin(&self) -> Result<Arc<Admin>, ApiError> {
+        self.admin
+            .clone()
+            .ok_or_else(|| ApiError::not_found("this server has no admin API"))
     }
 
     /// The model's chat template, compiled on first use. A model without one, or with one

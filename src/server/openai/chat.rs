@@ -63,7 +63,7 @@ pub async fn run_chat(state: &AppState, body: &Value) -> Result<ChatOutcome, Api
         (true, n) => Some(n.unwrap_or(0)),
         (false, None) => None,
     };
-    let prepared = prepare_turn(state, model, req)?;
+    let prepared = prepare_turn(state, &model, req)?;
     let prompt = model.engine.tokenize(&prepared.prompt, true);
     let prompt_tokens = u32::try_from(prompt.len()).unwrap_or(u32::MAX);
 

@@ -17,7 +17,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(model_object(state.router.get(Some(&id))?)))
+    Ok(Json(model_object(&state.router.get(Some(&id))?)))
 }
 
 /// OpenAI's model object, plus what a client needs to size its requests (`meta`).

@@ -1,0 +1,70 @@
+//! The admin API under `/api`, for the web UI, the tray and scripts: what the OpenAI API does
+//! not cover. The model library with budgets, what-if budgets, loading and unloading, the live
+//! status and its event stream, the saved settings and launch at login. `docs/api.md` lists
+//! the routes.
+
+mod models;
+mod settings;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::autostart::Autostart;
+use crate::config::{RawSettings, Settings};
+use crate::library::Library;
+
+pub use status::{status, Status};
+
+use super::state::AppState;
+
+/// What the admin API needs beyond the router.
+pub struct Admin {
+    pub library: Library,
+    /// Where the server listens (the real port when 0 was asked for).
+    pub listen: SocketAddr,
+    /// The settings as given (file + flags). Saving engine settings updates them, so the
+    /// next load uses the new values; the server section is what this process runs with.
+    pub raw: Mutex<RawSettings>,
+    /// Where `PUT /api/settings` saves.
+    pub config_file: Option<PathBuf>,
+    pub autostart: Option<Arc<dyn Autostart>>,
+}
+
+impl Admin {
+    pub fn new(settings: &Settings, listen: SocketAddr, library: Library) -> Self {
+        Self {
+            library,
+            listen,
+            raw: Mutex::new(settings.raw.clone()),
+            config_file: settings.config_file.clone(),
+            autostart: None,
+        }
+    }
+
+    pub fn raw(&self) -> RawSettings {
+        self.raw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status::get))
+        .route("/events", get(status::events))
+        .route("/models", get(models::list))
+        .route("/models/load", post(models::load))
+        .route("/models/unload", post(models::unload))
+        .route("/budget", get(models::budget))
+        .route("/settings", get(settings::get).put(settings::put))
+        .route(
+            "/autostart",
+            get(settings::autostart).put(settings::set_autostart),
+        )
+}

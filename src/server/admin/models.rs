@@ -1,0 +1,190 @@
+//! The model library over HTTP: list with budgets, what-if budgets, load and unload.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::budget::Fit;
+use crate::catalog::ModelFile;
+use crate::config::{RawEngine, RawModel, RawSettings, Settings};
+use crate::library::{self, Entry};
+use crate::router::{LoadRequest, RouterError};
+
+use super::super::error::ApiError;
+use super::super::json::Json;
+use super::super::state::AppState;
+use super::{settings, status, Admin};
+
+/// Serving settings a what-if or a load may change; the rest come from the server's own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    model: Option<String>,
+    ctx_size: Option<u32>,
+    parallel: Option<u32>,
+    cache_type_k: Option<String>,
+    cache_type_v: Option<String>,
+    flash_attn: Option<String>,
+}
+
+/// `GET /api/models`: every model on disk with its facts and its budget on this machine under
+/// the current serving settings, plus the machine and settings the budgets are for.
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let admin = state.admin()?;
+    let entries = tokio::task::spawn_blocking({
+        let admin = admin.clone();
+        move || -> Result<_, ApiError> {
+            let settings =
+                library::budget_settings(&serving(&admin, None, &Choice::default())?.engine);
+            let entries: Vec<Entry> = admin
+                .library
+                .files()
+                .into_iter()
+                .map(|f| admin.library.describe(f, &settings))
+                .collect();
+            Ok((settings, entries))
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let loaded: Vec<String> = state.router.list().into_iter().map(|m| m.id).collect();
+    Ok(axum::Json(json!({
+        "machine": admin.library.machine,
+        "settings": entries.0,
+        "loaded": loaded,
+        "models": entries.1,
+    }))
+    .into_response())
+}
+
+/// `GET /api/budget?model=ID&ctx_size=..`: what loading the model with these settings takes.
+pub async fn budget(
+    State(state): State<AppState>,
+    query: Result<Query<Choice>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(choice) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let admin = state.admin()?;
+    let (entry, settings) = tokio::task::spawn_blocking(move || plan(&admin, &choice))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(axum::Json(json!({
+        "model": entry.id,
+        "settings": library::budget_settings(&settings.engine),
+        "budget": entry.budget,
+        "largest_context": entry.largest_context,
+        "tg_ceiling": entry.tg_ceiling,
+    }))
+    .into_response())
+}
+
+/// `POST /api/models/load {"model": ID, ...}`: unloads the current model and loads this one;
+/// answers once it is loaded (progress goes out on `/api/events` meanwhile).
+pub async fn load(
+    State(state): State<AppState>,
+    Json(choice): Json<Choice>,
+) -> Result<Response, ApiError> {
+    if choice.model.is_none() {
+        return Err(ApiError::invalid("model", "name the model to load"));
+    }
+    let admin = state.admin()?;
+    if let Some(loading) = state.router.loading() {
+        return Err(RouterError::Busy {
+            model: loading.model,
+        }
+        .into());
+    }
+    let router = state.router.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let (entry, settings) = plan(&admin, &choice)?;
+        if let Some(Fit::DoesNotFit { short_by }) = entry.budget.as_ref().map(|b| b.fits) {
+            return Err(ApiError::invalid(
+                "model",
+                format!(
+                    "{} does not fit in memory with these settings: {:.2} GiB short (try a smaller context or a quantized KV cache)",
+                    entry.id,
+                    short_by as f64 / f64::from(1u32 << 30)
+                ),
+            )
+            .with_code("model_does_not_fit"));
+        }
+        let id = entry.id.clone();
+        router.load(LoadRequest {
+            id: entry.id,
+            aliases: settings.aliases,
+            spec: settings.engine,
+            predicted: entry.budget,
+        })?;
+        // The model picked last is the one that comes back after a restart.
+        if let Err(e) = settings::remember_model(&admin, &id) {
+            tracing::warn!(error = %e.message, "could not save the chosen model");
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(axum::Json(status(&state)).into_response())
+}
+
+/// `POST /api/models/unload`.
+pub async fn unload(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.router.unload();
+    Ok(axum::Json(status(&state)).into_response())
+}
+
+/// The model a choice names, and the settings it would be served with (validated by the
+/// same rules as the config file and flags).
+fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
+    let name = choice
+        .model
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("model", "name the model"))?;
+    let file = admin
+        .library
+        .files()
+        .into_iter()
+        .find(|f| f.id == name)
+        .ok_or_else(|| ApiError::from(RouterError::UnknownModel { name: name.into() }))?;
+    let settings = serving(admin, Some(&file), choice)?;
+    let entry = admin
+        .library
+        .describe(file, &library::budget_settings(&settings.engine));
+    if let Some(why) = &entry.error {
+        return Err(ApiError::invalid(
+            "model",
+            format!("{name} cannot be read: {why}"),
+        ));
+    }
+    Ok((entry, settings))
+}
+
+/// The server's settings with the choice applied. Aliases only follow the configured model.
+pub(super) fn serving(
+    admin: &Admin,
+    file: Option<&ModelFile>,
+    choice: &Choice,
+) -> Result<Settings, ApiError> {
+    let mut raw = admin.raw();
+    if let Some(file) = file {
+        if raw.model.path.as_deref() != file.parts.first().map(|p| p.as_path()) {
+            raw.model = RawModel::default();
+        }
+        raw.model.path = file.parts.first().cloned();
+    } else if raw.model.path.is_none() {
+        // Budgets need engine settings only; any name satisfies the "which model" rule.
+        raw.model.path = Some("model.gguf".into());
+    }
+    let over = RawSettings {
+        engine: RawEngine {
+            ctx_size: choice.ctx_size,
+            parallel: choice.parallel,
+            cache_type_k: choice.cache_type_k.clone(),
+            cache_type_v: choice.cache_type_v.clone(),
+            flash_attn: choice.flash_attn.clone(),
+            ..RawEngine::default()
+        },
+        ..RawSettings::default()
+    };
+    Settings::resolve(raw.merge(over)).map_err(|e| ApiError::bad_request(e.to_string()))
+}

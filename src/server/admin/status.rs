@@ -1,0 +1,191 @@
+//! The live status (what is loaded or loading, what it takes, what the server is doing) and
+//! its event stream: one `status` event on connect and one on every change.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio_stream::wrappers::WatchStream;
+
+use crate::budget::{Budget, Machine};
+use crate::router::LoadedModel;
+
+use super::super::error::ApiError;
+use super::super::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    NoModel,
+    Loading,
+    Idle,
+    Generating,
+    /// The last load failed and nothing is loaded.
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub state: ServerState,
+    pub model: Option<ModelStatus>,
+    pub loading: Option<LoadingStatus>,
+    pub error: Option<String>,
+    pub memory: Memory,
+    pub server: ServerInfo,
+    /// Generation tokens/s of the last finished request.
+    pub last_tps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStatus {
+    pub id: String,
+    pub path: String,
+    pub aliases: Vec<String>,
+    pub n_ctx: u32,
+    pub n_parallel: u32,
+    pub cache_type_k: &'static str,
+    pub cache_type_v: &'static str,
+    pub flash_attn: String,
+    pub loaded_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadingStatus {
+    pub model: String,
+    pub progress: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub machine: Option<Machine>,
+    /// The budget computed before loading.
+    pub predicted: Option<Budget>,
+    /// What llama.cpp reports for the loaded model.
+    pub measured: Option<Measured>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    /// llama.cpp's size of the loaded weights.
+    pub weights: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    pub url: String,
+    pub api_url: String,
+    pub lan: bool,
+    /// The address other machines use, when serving the LAN.
+    pub lan_url: Option<String>,
+    pub key_required: bool,
+}
+
+/// The status as of now.
+pub fn status(state: &AppState) -> Status {
+    let router = &state.router;
+    let model = router.list().into_iter().next();
+    let loading = router.loading();
+    let error = router.last_error();
+    let activity = model.as_ref().map(|m| m.engine.activity());
+    let server_state = match (&model, &loading, &error, activity) {
+        (_, Some(_), _, _) => ServerState::Loading,
+        (Some(_), _, _, Some(a)) if a.busy_slots > 0 => ServerState::Generating,
+        (Some(_), _, _, _) => ServerState::Idle,
+        (None, None, Some(_), _) => ServerState::Error,
+        (None, None, None, _) => ServerState::NoModel,
+    };
+    let listen = state.admin.as_ref().map(|a| a.listen);
+    Status {
+        state: server_state,
+        loading: loading.map(|l| LoadingStatus {
+            model: l.model,
+            progress: l.progress,
+        }),
+        error,
+        memory: Memory {
+            machine: state.admin.as_ref().map(|a| a.library.machine.clone()),
+            predicted: model.as_ref().and_then(|m| m.predicted.clone()),
+            measured: model.as_ref().map(|m| Measured {
+                weights: m.engine.info().size_bytes,
+            }),
+        },
+        server: server_info(listen, state.api_key.is_some()),
+        last_tps: activity.and_then(|a| a.last_tps),
+        model: model.as_ref().map(model_status),
+    }
+}
+
+fn model_status(m: &LoadedModel) -> ModelStatus {
+    let info = m.engine.info();
+    ModelStatus {
+        id: m.id.clone(),
+        path: m.spec.model_path.display().to_string(),
+        aliases: m.aliases.clone(),
+        n_ctx: info.n_ctx,
+        n_parallel: info.n_parallel,
+        cache_type_k: m.spec.cache_type_k.name(),
+        cache_type_v: m.spec.cache_type_v.name(),
+        flash_attn: format!("{:?}", m.spec.flash_attn).to_lowercase(),
+        loaded_at: m
+            .loaded_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    }
+}
+
+fn server_info(listen: Option<SocketAddr>, key_required: bool) -> ServerInfo {
+    let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let lan = !listen.ip().is_loopback();
+    // On 0.0.0.0 the browser on this machine still reaches it on loopback.
+    let local = if listen.ip().is_unspecified() || !lan {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), listen.port())
+    } else {
+        listen
+    };
+    let lan_ip = match listen.ip() {
+        ip if ip.is_unspecified() => lan_address(),
+        ip if lan => Some(ip),
+        _ => None,
+    };
+    ServerInfo {
+        url: format!("http://{local}"),
+        api_url: format!("http://{local}/v1"),
+        lan,
+        lan_url: lan_ip.map(|ip| format!("http://{}/v1", SocketAddr::new(ip, listen.port()))),
+        key_required,
+    }
+}
+
+/// This machine's address on the network with the default route (no packet is sent: a UDP
+/// "connect" only picks the interface).
+fn lan_address() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
+/// `GET /api/status`.
+pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(axum::Json(status(&state)).into_response())
+}
+
+/// `GET /api/events`: `event: status` with the status JSON, on connect and on every change.
+pub async fn events(State(state): State<AppState>) -> Response {
+    let mut last = String::new();
+    let stream = WatchStream::new(state.router.subscribe()).filter_map(move |_| {
+        let json = serde_json::to_string(&status(&state)).unwrap_or_default();
+        let changed = json != last;
+        last.clone_from(&json);
+        std::future::ready(
+            changed.then(|| Ok::<_, Infallible>(Event::default().event("status").data(json))),
+        )
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}

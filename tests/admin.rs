@@ -1,0 +1,391 @@
+//! The admin API over HTTP: status and its event stream, what-if budgets, switching models,
+//! saved settings, and who may call it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{self, TestServer};
+
+const GEMMA_ID: &str = "gemma-3-270m-q4_k_m";
+
+fn server() -> TestServer {
+    TestServer::start(common::settings(|_| {}))
+}
+
+/// A server on SmolLM2 whose settings are saved to a fresh config file.
+fn server_with_config(name: &str) -> (TestServer, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("paddock-admin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("paddock.toml");
+    let mut settings = common::settings(|_| {});
+    settings.config_file = Some(config.clone());
+    (TestServer::start(settings), config)
+}
+
+async fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    let resp = reqwest::get(server.url(path)).await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .request(method, server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// Reads `event: status` payloads from `/api/events` until `done` says stop.
+async fn watch_status(base: String, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut resp = reqwest::get(format!("{base}/api/events")).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut seen = Vec::new();
+    let mut buffer = String::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(300), resp.chunk())
+        .await
+        .expect("a status event within 5 minutes")
+    {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.strip_prefix("event: status\ndata: ") {
+                let status: Value = serde_json::from_str(data.trim()).unwrap();
+                let stop = done(&status);
+                seen.push(status);
+                if stop {
+                    return seen;
+                }
+            }
+        }
+    }
+    panic!("event stream ended early after {} events", seen.len());
+}
+
+#[tokio::test]
+async fn loading_another_model_switches_and_streams_progress() {
+    let (server, config) = server_with_config("switch");
+    let (_, first) = get(&server, "/api/status").await;
+    assert_eq!(first["state"], "idle");
+    assert_eq!(first["model"]["id"], common::SMOLLM2_ID);
+
+    let events = tokio::spawn(watch_status(server.url.clone(), |s| {
+        s["model"]["id"] == GEMMA_ID && s["state"] == "idle"
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, loaded) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/load",
+        json!({"model": GEMMA_ID}),
+    )
+    .await;
+    assert_eq!(code, 200, "{loaded}");
+    assert_eq!(loaded["model"]["id"], GEMMA_ID);
+    // The budget it was loaded under is the library's, and llama.cpp agrees on the weights.
+    let predicted = &loaded["memory"]["predicted"];
+    assert_eq!(
+        predicted["weights_cpu"].as_u64().unwrap() + predicted["weights_gpu"].as_u64().unwrap(),
+        loaded["memory"]["measured"]["weights"].as_u64().unwrap()
+    );
+
+    let events = events.await.unwrap();
+    let progress: Vec<f64> = events
+        .iter()
+        .filter(|s| s["state"] == "loading")
+        .map(|s| s["loading"]["progress"].as_f64().unwrap())
+        .collect();
+    assert!(!progress.is_empty(), "no loading events: {events:?}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+
+    // Only the new model serves now, and it answers.
+    let (_, models) = get(&server, "/v1/models").await;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [GEMMA_ID]);
+    let (code, reply) = send(&server, reqwest::Method::POST, "/v1/chat/completions", {
+        let mut body = common::chat("Say hi.", 4);
+        body["model"] = json!(GEMMA_ID);
+        body
+    })
+    .await;
+    assert_eq!(code, 200, "{reply}");
+    let (code, gone) = send(
+        &server,
+        reqwest::Method::POST,
+        "/v1/chat/completions",
+        common::chat("Hi", 2),
+    )
+    .await;
+    assert_eq!(
+        (code, gone["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+
+    // The choice is remembered for the next start.
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains("gemma-3-270m-q4_k_m.gguf"), "{saved}");
+
+    let (code, unloaded) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/unload",
+        json!({}),
+    )
+    .await;
+    assert_eq!((code, unloaded["state"].as_str()), (200, Some("no_model")));
+    let (code, body) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/load",
+        json!({"model": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn what_if_budgets_match_the_library_and_check_their_inputs() {
+    let server = server();
+    let (_, library) = get(&server, "/api/models").await;
+    let listed = library["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == common::SMOLLM2_ID)
+        .unwrap()["budget"]
+        .clone();
+    let (code, same) = get(
+        &server,
+        &format!("/api/budget?model={}", common::SMOLLM2_ID),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(same["budget"], listed);
+    // Twice the context, twice the KV cache; q8_0 keys take 34/64 of f16's bytes.
+    let (_, double) = get(
+        &server,
+        &format!("/api/budget?model={}&ctx_size=8192", common::SMOLLM2_ID),
+    )
+    .await;
+    assert_eq!(double["budget"]["kv_cache"], 2 * 94_371_840u64);
+    let (_, q8) = get(
+        &server,
+        &format!("/api/budget?model={}&cache_type_k=q8_0", common::SMOLLM2_ID),
+    )
+    .await;
+    assert_eq!(
+        q8["budget"]["kv_cache"],
+        94_371_840u64 / 2 + 94_371_840u64 / 4 * 34 / 32
+    );
+    assert_eq!(q8["settings"]["cache_type_k"], "q8_0");
+
+    for (query, says) in [
+        ("ctx_size=abc", "ctx_size"),
+        ("parallel=0", "parallel"),
+        ("cache_type_k=q9", "cache type"),
+        ("cache_type_v=q8_0&flash_attn=off", "flash attention"),
+        ("colour=red", "colour"),
+    ] {
+        let (code, body) = get(
+            &server,
+            &format!("/api/budget?model={}&{query}", common::SMOLLM2_ID),
+        )
+        .await;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(message.contains(says), "{query}: {message}");
+    }
+    let (code, _) = get(&server, "/api/budget?model=nope").await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn saved_settings_persist_and_apply_at_the_next_load() {
+    let (server, config) = server_with_config("settings");
+    let (_, before) = get(&server, "/api/settings").await;
+    assert_eq!(before["settings"]["ctx_size"], 4096);
+    assert_eq!(before["restart_required"], false);
+
+    let (code, saved) = send(
+        &server,
+        reqwest::Method::PUT,
+        "/api/settings",
+        json!({"ctx_size": 2048, "parallel": 1}),
+    )
+    .await;
+    assert_eq!(code, 200, "{saved}");
+    assert_eq!(
+        (
+            saved["settings"]["ctx_size"].as_u64(),
+            saved["settings"]["parallel"].as_u64()
+        ),
+        (Some(2048), Some(1))
+    );
+    assert_eq!(
+        saved["restart_required"], false,
+        "engine settings need no restart"
+    );
+    let file = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        file.contains("ctx_size = 2048") && file.contains("parallel = 1"),
+        "{file}"
+    );
+
+    let (_, loaded) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/load",
+        json!({"model": common::SMOLLM2_ID}),
+    )
+    .await;
+    assert_eq!(
+        (
+            loaded["model"]["n_ctx"].as_u64(),
+            loaded["model"]["n_parallel"].as_u64()
+        ),
+        (Some(2048), Some(1))
+    );
+
+    // A bad value names the setting and leaves the file alone.
+    let file = std::fs::read_to_string(&config).unwrap();
+    let (code, bad) = send(
+        &server,
+        reqwest::Method::PUT,
+        "/api/settings",
+        json!({"parallel": 0}),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(bad["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("parallel"));
+    let (code, _) = send(
+        &server,
+        reqwest::Method::PUT,
+        "/api/settings",
+        json!({"colour": "red"}),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), file);
+
+    // Serving the LAN needs a key: one is made, and the change waits for a restart.
+    let (_, lan) = send(
+        &server,
+        reqwest::Method::PUT,
+        "/api/settings",
+        json!({"lan": true}),
+    )
+    .await;
+    let key = lan["settings"]["api_key"].as_str().unwrap();
+    assert!(key.starts_with("pk-") && key.len() == 35, "{key}");
+    assert_eq!(lan["restart_required"], true);
+    // The running server is unchanged until then.
+    assert_eq!(get(&server, "/api/status").await.1["server"]["lan"], false);
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_other_sites() {
+    let server = server();
+    let client = reqwest::Client::new();
+    let host = server.url.trim_start_matches("http://").to_string();
+    for (origin, expected) in [
+        ("http://evil.example", 403),
+        ("null", 403),
+        (&format!("http://{host}") as &str, 200),
+    ] {
+        let resp = client
+            .post(server.url("/api/models/unload"))
+            .header("origin", origin)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, expected, "{origin}: {body}");
+        if expected == 403 {
+            assert!(body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cross-site"));
+        }
+    }
+    let resp = client
+        .get(server.url("/api/status"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+}
+
+#[tokio::test]
+async fn the_web_ui_is_served_with_its_own_rules() {
+    let server = server();
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<title>") && html.contains("Paddock"),
+        "{html}"
+    );
+    for path in [
+        "/ui/../Cargo.toml",
+        "/ui/%2e%2e/Cargo.toml",
+        "/ui//etc/passwd",
+        "/ui/no-such.js",
+    ] {
+        let resp = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_status_follows_generation() {
+    let server = server();
+    let (_, idle) = get(&server, "/api/status").await;
+    assert_eq!(
+        (idle["state"].as_str(), idle["last_tps"].is_null()),
+        (Some("idle"), true)
+    );
+    let watcher = tokio::spawn(watch_status(server.url.clone(), |s| {
+        s["state"] == "idle" && s["last_tps"].is_number()
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut body = common::chat("Write a long story about a horse.", 64);
+    body["ignore_eos"] = json!(true);
+    let (code, reply) = send(&server, reqwest::Method::POST, "/v1/chat/completions", body).await;
+    assert_eq!(code, 200, "{reply}");
+    let seen = watcher.await.unwrap();
+    let states: Vec<&str> = seen.iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"generating"), "{states:?}");
+    assert!(seen.last().unwrap()["last_tps"].as_f64().unwrap() > 0.0);
+}
