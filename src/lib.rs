@@ -37,6 +37,7 @@ pub mod error;
 pub mod library;
 pub mod router;
 pub mod server;
+pub mod service;
 
 pub use app::App;
 pub use error::{Error, Result};

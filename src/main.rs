@@ -7,9 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use paddock::app::Extras;
+use paddock::autostart::Autostart;
 use paddock::config::{normalize_llama_args, ServeArgs, Settings};
 use paddock::engine::probe::ProbeTest;
 use paddock::engine::LoadProgress;
+use paddock::service::{self, Backend, Home, ServiceAutostart, ServiceSpec};
 use paddock::App;
 
 #[derive(Parser)]
@@ -31,6 +34,22 @@ enum Command {
     Bench(BenchArgs),
     /// List the models on disk with what each needs in memory here, before loading any.
     Models(ModelsArgs),
+    /// Run Paddock as a login service: launchd on macOS, systemd --user on Linux.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAction {
+    /// Write the service file and start it, serving with these `serve` flags
+    /// (`--config FILE`, or `-m FILE.gguf -c 8192 ...`).
+    Install(Box<ServeArgs>),
+    /// Stop the service and remove its file.
+    Uninstall,
+    /// Whether the service file exists and what launchd/systemd say about it.
+    Status,
 }
 
 #[derive(Args)]
@@ -96,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
         Command::Models(args) => models(args),
+        Command::Service { action } => service(action),
     }
 }
 
@@ -112,9 +132,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shown.set_position((p * 100.0) as u64)
     })));
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    // The web UI's "launch at login" installs the login service with these very flags.
+    let autostart = match (service_spec(&settings, "serve"), Home::from_env()) {
+        (Ok(spec), Ok(home)) => {
+            Some(Arc::new(ServiceAutostart { spec, home }) as Arc<dyn Autostart>)
+        }
+        _ => None,
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let app = App::start(settings).await?;
+        let app = App::start_with(settings, Extras { autostart }).await?;
         bar.finish_and_clear();
         println!("Paddock is serving on http://{}/v1", app.addr());
         shutdown_signal().await;
@@ -199,4 +226,62 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         _ => print!("{}", paddock::bench::markdown(&results)),
     }
     Ok(())
+}
+
+fn service(action: ServiceAction) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    match action {
+        ServiceAction::Install(serve) => {
+            // Refuse settings that would only crash-loop under the manager; learn the grace.
+            let settings = Settings::load(&serve)?;
+            println!(
+                "{}",
+                service::install(&service_spec(&settings, "install")?, &home)?
+            );
+        }
+        ServiceAction::Uninstall => println!("{}", service::uninstall(&home)?),
+        ServiceAction::Status => println!("{}", service::status(&home)?),
+    }
+    Ok(())
+}
+
+/// A login service that serves with the flags typed after `after` on this command line
+/// (clap has checked them), relative paths made absolute: the manager starts it elsewhere.
+fn service_spec(settings: &Settings, after: &str) -> anyhow::Result<ServiceSpec> {
+    let backend = Backend::current()?;
+    let home = Home::from_env()?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let argv = normalize_llama_args(std::env::args());
+    let start = argv
+        .iter()
+        .position(|a| a == after)
+        .map_or(argv.len(), |i| i + 1);
+    let mut args = vec!["serve".to_string()];
+    args.extend(service::absolute_paths(
+        &argv[start..],
+        &["--config", "--model", "-m"],
+        &cwd,
+    ));
+    // launchd and systemd read no shell profile: keep the PADDOCK_* variables the settings
+    // were checked with (the file is mode 0600, as they may hold the API key).
+    let env = std::env::vars()
+        .filter(|(name, _)| name.starts_with("PADDOCK_"))
+        .map(|(name, value)| match name.as_str() {
+            "PADDOCK_CONFIG" | "PADDOCK_MODEL" => {
+                let value = service::absolute(&value, &cwd);
+                (name, value)
+            }
+            _ => (name, value),
+        })
+        .collect();
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .context("cannot find the path of the paddock binary")?;
+    Ok(ServiceSpec {
+        exe,
+        args,
+        log_dir: backend.default_log_dir(&home),
+        env,
+        shutdown_grace_secs: settings.shutdown_grace_secs,
+    })
 }

@@ -148,3 +148,84 @@ fn models_lists_facts_and_budgets_without_loading() {
         "{table}"
     );
 }
+
+/// `paddock service install|status|uninstall` under a temporary HOME: the systemd user unit
+/// serves with the given flags (paths made absolute), `systemd-analyze` accepts it where it is
+/// installed, and uninstall removes it. Containers have no user systemd: install still writes
+/// the unit and says what to run.
+#[cfg(target_os = "linux")]
+#[test]
+fn service_install_writes_a_unit_that_serves_with_the_flags() {
+    let home = std::env::temp_dir().join(format!("paddock-service-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let models = common::smollm2().parent().unwrap().to_path_buf();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .args(args)
+            .current_dir(&models)
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("PADDOCK_API_KEY")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, said) = run(&[
+        "service",
+        "install",
+        "-m",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "-c",
+        "2048",
+        "--port",
+        "18099",
+    ]);
+    assert!(ok, "{said}");
+    let unit_path = home.join(".config/systemd/user/paddock.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap_or_else(|e| panic!("{e}: {said}"));
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(exec.contains(r#" "serve" "#), "{exec}");
+    assert!(
+        exec.contains(&common::smollm2().display().to_string()),
+        "relative path made absolute: {exec}"
+    );
+    assert!(
+        exec.contains(r#""-c" "2048""#) && exec.contains(r#""--port" "18099""#),
+        "{exec}"
+    );
+    assert!(unit.contains("Restart=on-failure"), "{unit}");
+    let runtime = home.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    if let Ok(out) = Command::new("systemd-analyze")
+        .args(["verify", "--user"])
+        .arg(&unit_path)
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (_, status) = run(&["service", "status"]);
+    assert!(status.contains("paddock.service"), "{status}");
+    // A bad config is refused before anything is written.
+    let (ok, said) = run(&[
+        "service",
+        "install",
+        "-m",
+        "missing.gguf",
+        "--parallel",
+        "0",
+    ]);
+    assert!(!ok && said.contains("parallel"), "{said}");
+    let (ok, said) = run(&["service", "uninstall"]);
+    assert!(ok && !unit_path.exists(), "{said}");
+    let (ok, said) = run(&["service", "uninstall"]);
+    assert!(ok && said.contains("nothing to do"), "{said}");
+}

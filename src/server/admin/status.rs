@@ -73,6 +73,9 @@ pub struct Memory {
 pub struct Measured {
     /// llama.cpp's size of the loaded weights.
     pub weights: u64,
+    /// This process's resident memory, as the OS counts it (weights paged in, KV cache,
+    /// compute buffers, the server itself).
+    pub process_resident: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +115,7 @@ pub fn status(state: &AppState) -> Status {
             predicted: model.as_ref().and_then(|m| m.predicted.clone()),
             measured: model.as_ref().map(|m| Measured {
                 weights: m.engine.info().size_bytes,
+                process_resident: process_resident(),
             }),
         },
         server: server_info(listen, state.api_key.is_some()),
@@ -159,6 +163,18 @@ fn server_info(listen: Option<SocketAddr>, key_required: bool) -> ServerInfo {
         lan_url: lan_ip.map(|ip| format!("http://{}/v1", SocketAddr::new(ip, listen.port()))),
         key_required,
     }
+}
+
+fn process_resident() -> Option<u64> {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+    let pid = sysinfo::get_current_pid().ok()?;
+    let mut system = System::new();
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        false,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map(|p| p.memory())
 }
 
 /// This machine's address on the network with the default route (no packet is sent: a UDP
