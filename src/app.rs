@@ -67,6 +67,11 @@ impl App {
 
         let mut admin = Admin::new(&settings, addr, library);
         admin.autostart = extras.autostart;
+        let admin = Arc::new(admin);
+        router.set_planner(server::load_planner(Arc::clone(&admin)));
+        if let Some(idle) = settings.idle_unload {
+            tokio::spawn(unload_when_idle(Arc::downgrade(&router), idle));
+        }
         let state = AppState::new(
             router,
             settings.api_key.clone(),
@@ -118,6 +123,18 @@ impl App {
                 false
             }
         }
+    }
+}
+
+/// Checks now and then whether the model has been idle for `idle`; ends with the router.
+async fn unload_when_idle(router: std::sync::Weak<ModelRouter>, idle: Duration) {
+    let every = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(router) = router.upgrade() else {
+            return;
+        };
+        router.unload_if_idle(idle);
     }
 }
 

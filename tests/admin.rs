@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use paddock::config::{RawEngine, RawModelSettings};
+
 use crate::common::{self, TestServer};
 
 const GEMMA_ID: &str = "gemma-3-270m-q4_k_m";
@@ -123,16 +125,18 @@ async fn loading_another_model_switches_and_streams_progress() {
     })
     .await;
     assert_eq!(code, 200, "{reply}");
-    let (code, gone) = send(
+    // A request for the other model (on disk, not loaded) switches back to it.
+    let (code, reply) = send(
         &server,
         reqwest::Method::POST,
         "/v1/chat/completions",
         common::chat("Hi", 2),
     )
     .await;
+    assert_eq!(code, 200, "{reply}");
     assert_eq!(
-        (code, gone["error"]["code"].as_str()),
-        (404, Some("model_not_found"))
+        get(&server, "/api/status").await.1["model"]["id"],
+        common::SMOLLM2_ID
     );
 
     // The choice is remembered for the next start.
@@ -329,6 +333,15 @@ async fn the_admin_api_refuses_other_sites() {
                 .contains("cross-site"));
         }
     }
+    // A form post needs no CORS preflight, so the admin API refuses anything but JSON.
+    let resp = client
+        .post(server.url("/api/models/unload"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
     let resp = client
         .get(server.url("/api/status"))
         .header("sec-fetch-site", "cross-site")
@@ -388,4 +401,61 @@ async fn the_status_follows_generation() {
     let states: Vec<&str> = seen.iter().map(|s| s["state"].as_str().unwrap()).collect();
     assert!(states.contains(&"generating"), "{states:?}");
     assert!(seen.last().unwrap()["last_tps"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn a_request_loads_the_model_it_names_and_an_idle_model_unloads() {
+    let server = TestServer::start(common::settings(|raw| {
+        raw.server.idle_unload_secs = Some(1);
+        raw.models.insert(
+            GEMMA_ID.into(),
+            RawModelSettings {
+                alias: Some(vec!["tiny-gemma".into()]),
+                engine: RawEngine {
+                    ctx_size: Some(2048),
+                    ..RawEngine::default()
+                },
+            },
+        );
+    }));
+    // By alias from its [models] table, with that table's context.
+    let mut body = common::chat("Say hi.", 4);
+    body["model"] = json!("tiny-gemma");
+    let (code, reply) = send(&server, reqwest::Method::POST, "/v1/chat/completions", body).await;
+    assert_eq!(code, 200, "{reply}");
+    let (_, status) = get(&server, "/api/status").await;
+    assert_eq!(status["model"]["id"], GEMMA_ID);
+    assert_eq!(status["model"]["n_ctx"], 2048);
+    assert_eq!(status["model"]["aliases"], json!(["tiny-gemma"]));
+
+    let mut body = common::chat("Hi", 2);
+    body["model"] = json!("no-such-model");
+    let (code, _) = send(&server, reqwest::Method::POST, "/v1/chat/completions", body).await;
+    assert_eq!(code, 404);
+
+    // Nobody asks for a while: the model is unloaded, and the next request brings one back.
+    let mut state = String::new();
+    for _ in 0..600 {
+        state = get(&server, "/api/status").await.1["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if state == "no_model" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(state, "no_model");
+    let (code, reply) = send(
+        &server,
+        reqwest::Method::POST,
+        "/v1/chat/completions",
+        common::chat("Hi", 2),
+    )
+    .await;
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(
+        get(&server, "/api/status").await.1["model"]["id"],
+        common::SMOLLM2_ID
+    );
 }

@@ -9,6 +9,8 @@ mod cli;
 mod common;
 /// Grammars (forced shapes) and embeddings in the engine, and the agent routes over HTTP.
 mod constrained;
+/// Model downloads from a local fake Hugging Face hub, with progress, into the library.
+mod downloads;
 /// The engine on its own, through `EngineHandle`: batching, prefix reuse, cancellation, limits.
 mod engine;
 /// The OpenAI API over HTTP: shapes, streaming framing, errors, auth.

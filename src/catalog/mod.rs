@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 
+pub mod download;
 pub mod facts;
 pub mod files;
 pub mod ggml;

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Most requests waiting for a slot before new ones get 503.
     #[arg(long)]
     pub max_queue: Option<usize>,
+    /// Unload the model after this many seconds without requests; the next request loads it
+    /// again (0: never).
+    #[arg(long)]
+    pub idle_unload_secs: Option<u64>,
     /// Accepted for llama-server compatibility: templates are always Jinja.
     #[arg(long, hide = true)]
     pub jinja: bool,
@@ -98,6 +102,7 @@ impl ServeArgs {
                 allow_lan_without_key: flag(self.allow_lan_without_key),
                 max_body_mib: None,
                 shutdown_grace_secs: None,
+                idle_unload_secs: self.idle_unload_secs,
             },
             model: RawModel {
                 path: self.model.clone(),
@@ -118,6 +123,7 @@ impl ServeArgs {
                 context_shift: flag(self.context_shift),
                 max_queue: self.max_queue,
             },
+            models: Default::default(),
         }
     }
 }

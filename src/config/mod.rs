@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 pub use cli::{normalize_llama_args, ServeArgs};
-pub use raw::{RawEngine, RawModel, RawServer, RawSettings};
+pub use raw::{RawEngine, RawModel, RawModelSettings, RawServer, RawSettings};
 
 use crate::engine::{EngineSpec, FlashAttn, KvType};
 
@@ -33,6 +33,8 @@ pub struct Settings {
     pub api_key: Option<String>,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Unload the model after this long without requests.
+    pub idle_unload: Option<std::time::Duration>,
     pub model_path: PathBuf,
     pub aliases: Vec<String>,
     pub engine: EngineSpec,
@@ -89,7 +91,13 @@ impl Settings {
                 "no model: pass --model FILE.gguf or set [model] path in the config file".into(),
             )
         })?;
-        let e = raw.engine;
+        // The model's own `[models."<id>"]` table goes over `[engine]`.
+        let own = raw
+            .models
+            .get(&crate::engine::model_id(&model_path))
+            .cloned()
+            .unwrap_or_default();
+        let e = raw.engine.merge(own.engine);
         let parallel = e.parallel.unwrap_or(2);
         if !(1..=256).contains(&parallel) {
             return Err(invalid(format!(
@@ -135,7 +143,18 @@ impl Settings {
             api_key,
             max_body_bytes: raw.server.max_body_mib.unwrap_or(32) as usize * 1024 * 1024,
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
-            aliases: raw.model.alias.unwrap_or_default(),
+            idle_unload: raw
+                .server
+                .idle_unload_secs
+                .filter(|&s| s > 0)
+                .map(std::time::Duration::from_secs),
+            aliases: raw
+                .model
+                .alias
+                .into_iter()
+                .chain(own.alias)
+                .flatten()
+                .collect(),
             engine: EngineSpec {
                 model_path: model_path.clone(),
                 n_ctx: e.ctx_size.unwrap_or(4096),
@@ -243,6 +262,31 @@ mod tests {
             (s.listen.port(), s.engine.n_parallel, s.engine.n_ctx),
             (9000, 3, 8192)
         );
+    }
+
+    #[test]
+    fn a_model_table_sets_its_own_engine_settings_and_aliases() {
+        let file: RawSettings = toml::from_str(
+            "[engine]\nctx_size = 4096\nparallel = 2\n\
+             [models.\"Qwen3.6-35B-A3B-Q4_K_M\"]\nalias = [\"qwen-35b-fast\"]\nctx_size = 131072\ncache_type_k = \"q8_0\"\n",
+        )
+        .unwrap();
+        let id = file.model_for_alias("qwen-35b-fast").unwrap();
+        assert_eq!(id, "Qwen3.6-35B-A3B-Q4_K_M");
+        let served = |path: &str| {
+            let mut raw = file.clone();
+            raw.model.path = Some(path.into());
+            Settings::resolve(raw).unwrap()
+        };
+        let qwen = served("/m/Qwen3.6-35B-A3B-Q4_K_M.gguf");
+        assert_eq!((qwen.engine.n_ctx, qwen.engine.n_parallel), (131072, 2));
+        assert_eq!(qwen.engine.cache_type_k, KvType::Q8_0);
+        assert_eq!(qwen.aliases, ["qwen-35b-fast"]);
+        assert_eq!(served("/m/other.gguf").engine.n_ctx, 4096);
+        assert!(toml::from_str::<RawSettings>("[models.x]\nctx = 1\n").is_err());
+        // Written back, the table reads the same.
+        let again: RawSettings = toml::from_str(&toml::to_string(&file).unwrap()).unwrap();
+        assert_eq!(again, file);
     }
 
     #[test]

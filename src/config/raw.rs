@@ -1,12 +1,13 @@
 //! Settings as given, before defaults and validation: the TOML file and the command line each
 //! produce a `RawSettings` with every field optional; the command line's win where both set one.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 /// The config file's schema (`paddock.toml`). Sections group settings by what they configure;
-/// per-model overrides will live in `[models.<id>]` tables beside `[engine]`.
+/// `[models."<id>"]` tables hold one model's own engine settings and aliases.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
@@ -15,6 +16,21 @@ pub struct RawSettings {
     #[serde(default)]
     pub model: RawModel,
     #[serde(default)]
+    pub engine: RawEngine,
+    /// Per model, by id (the file name without `.gguf`): settings over `[engine]` when that
+    /// model loads, and the names clients may use for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, RawModelSettings>,
+}
+
+/// Read through a table so `RawEngine` refuses unknown keys (serde's `flatten` would let
+/// them through unnoticed).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "toml::Table")]
+pub struct RawModelSettings {
+    /// Names that load and reach this model (`qwen-35b-fast`), besides its id.
+    pub alias: Option<Vec<String>>,
+    #[serde(flatten)]
     pub engine: RawEngine,
 }
 
@@ -31,6 +47,8 @@ pub struct RawServer {
     pub max_body_mib: Option<u32>,
     /// Seconds to let open streams finish after SIGTERM/Ctrl-C before exiting anyway.
     pub shutdown_grace_secs: Option<u64>,
+    /// Unload the model after this many seconds without requests (0 or unset: never).
+    pub idle_unload_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -69,9 +87,46 @@ macro_rules! merge_fields {
 
 impl RawSettings {
     pub fn merge(mut self, over: RawSettings) -> RawSettings {
-        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs);
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, idle_unload_secs);
         merge_fields!(self.model, over.model; path, alias);
-        merge_fields!(self.engine, over.engine; ctx_size, parallel, threads, threads_batch, batch_size,
+        self.engine = self.engine.merge(over.engine);
+        for (id, model) in over.models {
+            let mine = self.models.entry(id).or_default();
+            merge_fields!(mine, model; alias);
+            mine.engine = std::mem::take(&mut mine.engine).merge(model.engine);
+        }
+        self
+    }
+
+    /// The model id an alias in a `[models]` table names.
+    pub fn model_for_alias(&self, name: &str) -> Option<&str> {
+        self.models
+            .iter()
+            .find(|(_, m)| m.alias.iter().flatten().any(|a| a == name))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+impl TryFrom<toml::Table> for RawModelSettings {
+    type Error = String;
+
+    fn try_from(mut table: toml::Table) -> Result<Self, String> {
+        let alias = table
+            .remove("alias")
+            .map(|v| {
+                v.try_into::<Vec<String>>()
+                    .map_err(|e| format!("alias: {e}"))
+            })
+            .transpose()?;
+        let engine =
+            RawEngine::deserialize(toml::Value::Table(table)).map_err(|e| e.to_string())?;
+        Ok(Self { alias, engine })
+    }
+}
+
+impl RawEngine {
+    pub fn merge(mut self, over: RawEngine) -> RawEngine {
+        merge_fields!(self, over; ctx_size, parallel, threads, threads_batch, batch_size,
             ubatch_size, n_gpu_layers, flash_attn, cache_type_k, cache_type_v, mlock, context_shift, max_queue);
         self
     }

@@ -5,9 +5,11 @@
 //!
 //! One model is loaded at a time: loading another unloads the current one first, so its
 //! memory is free for the new one. Requests already running keep their engine until they end.
+//! A request naming a model that is on disk but not loaded loads it first ([`ModelRouter::acquire`],
+//! "just in time", as llama-swap does), and an idle model can be unloaded after a while.
 
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
@@ -56,8 +58,17 @@ pub struct LoadRequest {
     pub predicted: Option<Budget>,
 }
 
+/// Turns a name a request used into what to load; `UnknownModel` when nothing by that name
+/// is on disk.
+pub type Planner = Box<dyn Fn(&str) -> Result<LoadRequest, RouterError> + Send + Sync>;
+
+/// How often a request waits for someone else's load before it gives up.
+const MAX_LOAD_WAITS: usize = 3;
+
 pub struct ModelRouter {
     models: RwLock<Vec<LoadedModel>>,
+    planner: OnceLock<Planner>,
+    last_used: Mutex<Instant>,
     /// Shared with the load's progress hook.
     loading: Arc<Mutex<Option<Loading>>>,
     last_error: Mutex<Option<String>>,
@@ -69,6 +80,8 @@ impl Default for ModelRouter {
     fn default() -> Self {
         Self {
             models: RwLock::default(),
+            planner: OnceLock::new(),
+            last_used: Mutex::new(Instant::now()),
             loading: Arc::default(),
             last_error: Mutex::default(),
             changes: Arc::new(watch::channel(0).0),
@@ -97,9 +110,73 @@ impl ModelRouter {
         self.changed();
     }
 
+    /// Lets requests load models by name (once; later calls are ignored).
+    pub fn set_planner(&self, planner: Planner) {
+        let _ = self.planner.set(planner);
+    }
+
+    /// The model a request named, loaded first if it is on disk but not loaded.
+    pub async fn acquire(self: &Arc<Self>, name: Option<&str>) -> Result<LoadedModel, RouterError> {
+        for _ in 0..MAX_LOAD_WAITS {
+            if self.loading().is_some() {
+                self.load_finished().await;
+            }
+            let missing = match self.get(name) {
+                Ok(model) => {
+                    *lock(&self.last_used) = Instant::now();
+                    return Ok(model);
+                }
+                Err(RouterError::UnknownModel { name }) => name,
+                Err(e) => return Err(e),
+            };
+            let Some(planner) = self.planner.get() else {
+                return Err(RouterError::UnknownModel { name: missing });
+            };
+            let request = planner(&missing)?;
+            let router = Arc::clone(self);
+            let loaded = tokio::task::spawn_blocking(move || router.load(request))
+                .await
+                .map_err(|e| RouterError::Load {
+                    model: missing.clone(),
+                    reason: e.to_string(),
+                })?;
+            match loaded {
+                // Serve this request with it even if another request switches models next.
+                Ok(model) => return Ok(model),
+                Err(RouterError::Busy { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RouterError::Busy {
+            model: self.loading().map_or_else(String::new, |l| l.model),
+        })
+    }
+
+    /// Unloads the model when no request has used it for `idle` and none is running.
+    pub fn unload_if_idle(&self, idle: Duration) -> bool {
+        let quiet = lock(&self.last_used).elapsed() >= idle;
+        let models = self.list();
+        let busy = models.iter().any(|m| m.engine.activity().busy_slots > 0);
+        if models.is_empty() || !quiet || busy || self.loading().is_some() {
+            return false;
+        }
+        tracing::info!(idle_secs = idle.as_secs(), "unloading the idle model");
+        self.unload();
+        true
+    }
+
+    async fn load_finished(&self) {
+        let mut changes = self.subscribe();
+        while self.loading().is_some() {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Unloads what is loaded, then loads `request` (blocking: seconds for large models; call
     /// from a blocking task). Refused while another load runs.
-    pub fn load(&self, request: LoadRequest) -> Result<(), RouterError> {
+    pub fn load(&self, request: LoadRequest) -> Result<LoadedModel, RouterError> {
         {
             let mut loading = lock(&self.loading);
             if let Some(current) = loading.as_ref() {
@@ -120,15 +197,17 @@ impl ModelRouter {
         *lock(&self.loading) = None;
         let outcome = match result {
             Ok(engine) => {
-                write(&self.models).push(LoadedModel {
+                let model = LoadedModel {
                     id: request.id,
                     aliases: request.aliases,
                     engine,
                     loaded_at: SystemTime::now(),
                     predicted: request.predicted,
                     spec: request.spec,
-                });
-                Ok(())
+                };
+                write(&self.models).push(model.clone());
+                *lock(&self.last_used) = Instant::now();
+                Ok(model)
             }
             Err(e) => {
                 let error = RouterError::Load {

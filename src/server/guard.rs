@@ -23,11 +23,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         return ApiError::forbidden("this server only answers requests addressed to localhost")
             .into_response();
     }
-    if req.uri().path().starts_with("/api/") && !same_origin(&req) {
-        return ApiError::forbidden(
-            "the admin API only answers Paddock's own pages (cross-site request refused)",
-        )
-        .into_response();
+    if req.uri().path().starts_with("/api/") {
+        if !same_origin(&req) {
+            return ApiError::forbidden(
+                "the admin API only answers Paddock's own pages (cross-site request refused)",
+            )
+            .into_response();
+        }
+        if !json_or_no_body(&req) {
+            // A form or text/plain body is what a cross-site form post sends without a
+            // CORS preflight; the admin API takes JSON only.
+            return ApiError::bad_request("the admin API takes Content-Type: application/json")
+                .with_status(axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+                .into_response();
+        }
     }
     if let Some(expected) = &state.api_key {
         if !is_public(req.uri().path()) && !key_matches(&req, expected) {
@@ -35,6 +44,28 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         }
     }
     next.run(req).await
+}
+
+/// Reads change nothing; changes come as JSON (or without a body, like unload).
+fn json_or_no_body(req: &Request) -> bool {
+    let method = req.method();
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        return true;
+    }
+    match req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(kind) => kind
+            .split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")),
+        None => req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|n| n.as_bytes() == b"0"),
+    }
 }
 
 /// No Origin (curl, scripts, same-origin GETs) or one naming this very host, or the desktop

@@ -25,7 +25,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use admin::{status, Admin, Status};
+pub use admin::{load_planner, status, Admin, Status};
 pub use error::ApiError;
 pub use state::AppState;
 

@@ -31,8 +31,8 @@ impl AppState {
         }
     }
 
-    pub fn with_admin(mut self, admin: Admin) -> Self {
-        self.admin = Some(Arc::new(admin));
+    pub fn with_admin(mut self, admin: Arc<Admin>) -> Self {
+        self.admin = Some(admin);
         self
     }
 

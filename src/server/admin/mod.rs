@@ -3,6 +3,7 @@
 //! status and its event stream, the saved settings and launch at login. `docs/api.md` lists
 //! the routes.
 
+mod downloads;
 mod models;
 mod settings;
 mod status;
@@ -18,6 +19,8 @@ use crate::autostart::Autostart;
 use crate::config::{RawSettings, Settings};
 use crate::library::Library;
 
+pub use downloads::DownloadStatus;
+pub use models::load_planner;
 pub use status::{status, Status};
 
 use super::state::AppState;
@@ -33,6 +36,7 @@ pub struct Admin {
     /// Where `PUT /api/settings` saves.
     pub config_file: Option<PathBuf>,
     pub autostart: Option<Arc<dyn Autostart>>,
+    pub downloads: downloads::Downloads,
 }
 
 impl Admin {
@@ -43,6 +47,7 @@ impl Admin {
             raw: Mutex::new(settings.raw.clone()),
             config_file: settings.config_file.clone(),
             autostart: None,
+            downloads: downloads::Downloads::new(crate::config::paths::models_dir()),
         }
     }
 
@@ -62,6 +67,9 @@ pub fn routes() -> Router<AppState> {
         .route("/models/load", post(models::load))
         .route("/models/unload", post(models::unload))
         .route("/budget", get(models::budget))
+        .route("/hub", get(downloads::hub_models))
+        .route("/downloads", get(downloads::list).post(downloads::start))
+        .route("/downloads/{id}", axum::routing::delete(downloads::cancel))
         .route("/settings", get(settings::get).put(settings::put))
         .route(
             "/autostart",

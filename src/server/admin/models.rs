@@ -1,5 +1,7 @@
 //! The model library over HTTP: list with budgets, what-if budgets, load and unload.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +11,9 @@ use serde_json::json;
 use crate::budget::Fit;
 use crate::catalog::ModelFile;
 use crate::config::{RawEngine, RawModel, RawSettings, Settings};
+use crate::engine::model_id;
 use crate::library::{self, Entry};
-use crate::router::{LoadRequest, RouterError};
+use crate::router::{LoadRequest, Planner, RouterError};
 
 use super::super::error::ApiError;
 use super::super::json::Json;
@@ -64,7 +67,13 @@ pub async fn budget(
     State(state): State<AppState>,
     query: Result<Query<Choice>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(choice) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(choice) = query.map_err(|e| {
+        // "Failed to deserialize query string: ctx_size: invalid digit..." -> param ctx_size.
+        let text = e.body_text();
+        let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
+        let param = detail.split_once(": ").map_or("query", |(p, _)| p);
+        ApiError::invalid(param, detail)
+    })?;
     let admin = state.admin()?;
     let (entry, settings) = tokio::task::spawn_blocking(move || plan(&admin, &choice))
         .await
@@ -97,25 +106,9 @@ pub async fn load(
     }
     let router = state.router.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let (entry, settings) = plan(&admin, &choice)?;
-        if let Some(Fit::DoesNotFit { short_by }) = entry.budget.as_ref().map(|b| b.fits) {
-            return Err(ApiError::invalid(
-                "model",
-                format!(
-                    "{} does not fit in memory with these settings: {:.2} GiB short (try a smaller context or a quantized KV cache)",
-                    entry.id,
-                    short_by as f64 / f64::from(1u32 << 30)
-                ),
-            )
-            .with_code("model_does_not_fit"));
-        }
-        let id = entry.id.clone();
-        router.load(LoadRequest {
-            id: entry.id,
-            aliases: settings.aliases,
-            spec: settings.engine,
-            predicted: entry.budget,
-        })?;
+        let request = plan_load(&admin, &choice)?;
+        let id = request.id.clone();
+        router.load(request)?;
         // The model picked last is the one that comes back after a restart.
         if let Err(e) = settings::remember_model(&admin, &id) {
             tracing::warn!(error = %e.message, "could not save the chosen model");
@@ -133,18 +126,74 @@ pub async fn unload(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(axum::Json(status(&state)).into_response())
 }
 
-/// The model a choice names, and the settings it would be served with (validated by the
-/// same rules as the config file and flags).
+/// What loading the chosen model takes, refused when the budget says it does not fit.
+/// Also what a request naming a model that is not loaded goes through (`ModelRouter::acquire`).
+pub fn plan_load(admin: &Admin, choice: &Choice) -> Result<LoadRequest, ApiError> {
+    let (entry, settings) = plan(admin, choice)?;
+    if let Some(Fit::DoesNotFit { short_by }) = entry.budget.as_ref().map(|b| b.fits) {
+        return Err(ApiError::invalid(
+            "model",
+            format!(
+                "{} does not fit in memory with these settings: {:.2} GiB short (try a smaller context or a quantized KV cache)",
+                entry.id,
+                short_by as f64 / f64::from(1u32 << 30)
+            ),
+        )
+        .with_code("model_does_not_fit"));
+    }
+    Ok(LoadRequest {
+        id: entry.id,
+        aliases: settings.aliases,
+        spec: settings.engine,
+        predicted: entry.budget,
+    })
+}
+
+/// Lets requests load the models they name: the same plan, fit check included, as the
+/// load route.
+pub fn load_planner(admin: Arc<Admin>) -> Planner {
+    Box::new(move |name| {
+        plan_load(&admin, &Choice::model(name)).map_err(|e| match e.code {
+            Some("model_not_found") => RouterError::UnknownModel { name: name.into() },
+            _ => RouterError::Load {
+                model: name.into(),
+                reason: e.message,
+            },
+        })
+    })
+}
+
+impl Choice {
+    /// Just a model, with the settings configured for it.
+    pub fn model(name: &str) -> Self {
+        Self {
+            model: Some(name.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// The model a choice names (by id or alias), and the settings it would be served with
+/// (validated by the same rules as the config file and flags).
 fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
     let name = choice
         .model
         .as_deref()
         .ok_or_else(|| ApiError::invalid("model", "name the model"))?;
+    let raw = admin.raw();
+    let configured = raw.model.path.as_deref().map(model_id);
+    let id = match raw.model_for_alias(name) {
+        Some(id) => id.to_string(),
+        None if raw.model.alias.iter().flatten().any(|a| a == name) => {
+            configured.clone().unwrap_or_else(|| name.to_string())
+        }
+        None => name.to_string(),
+    };
     let file = admin
         .library
         .files()
         .into_iter()
-        .find(|f| f.id == name)
+        .find(|f| f.id == id)
         .ok_or_else(|| ApiError::from(RouterError::UnknownModel { name: name.into() }))?;
     let settings = serving(admin, Some(&file), choice)?;
     let entry = admin
@@ -159,7 +208,9 @@ fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
     Ok((entry, settings))
 }
 
-/// The server's settings with the choice applied. Aliases only follow the configured model.
+/// The server's settings for the model (its own table applied by `Settings::resolve`) with
+/// the choice over them. The `[model]`
+/// aliases follow the configured model only; a `[models."<id>"]` table's follow its model.
 pub(super) fn serving(
     admin: &Admin,
     file: Option<&ModelFile>,

@@ -17,6 +17,7 @@ use crate::router::LoadedModel;
 
 use super::super::error::ApiError;
 use super::super::state::AppState;
+use super::DownloadStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,6 +40,8 @@ pub struct Status {
     pub server: ServerInfo,
     /// Generation tokens/s of the last finished request.
     pub last_tps: Option<f64>,
+    /// Model downloads of this run, newest last.
+    pub downloads: Vec<DownloadStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +123,11 @@ pub fn status(state: &AppState) -> Status {
         },
         server: server_info(listen, state.api_key.is_some()),
         last_tps: activity.and_then(|a| a.last_tps),
+        downloads: state
+            .admin
+            .as_ref()
+            .map(|a| a.downloads.list())
+            .unwrap_or_default(),
         model: model.as_ref().map(model_status),
     }
 }
@@ -193,7 +201,14 @@ pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// `GET /api/events`: `event: status` with the status JSON, on connect and on every change.
 pub async fn events(State(state): State<AppState>) -> Response {
     let mut last = String::new();
-    let stream = WatchStream::new(state.router.subscribe()).filter_map(move |_| {
+    let router = WatchStream::new(state.router.subscribe());
+    let changes = match &state.admin {
+        Some(admin) => {
+            futures::stream::select(router, WatchStream::new(admin.downloads.subscribe())).boxed()
+        }
+        None => router.boxed(),
+    };
+    let stream = changes.filter_map(move |_| {
         let json = serde_json::to_string(&status(&state)).unwrap_or_default();
         let changed = json != last;
         last.clone_from(&json);

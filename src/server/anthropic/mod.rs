@@ -56,7 +56,7 @@ pub async fn count_tokens(
     }
     let chat = convert::to_chat_request(&body).map_err(adapter_error)?;
     let req: ChatCompletionRequest = super::json::from_value(&chat)?;
-    let model = state.router.get(req.model.as_deref())?;
+    let model = state.router.acquire(req.model.as_deref()).await?;
     let turn = prepare_turn(&state, &model, req)?;
     let tokens = model.engine.tokenize(&turn.prompt, true).len();
     Ok(axum::Json(json!({ "input_tokens": tokens })).into_response())

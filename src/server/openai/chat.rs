@@ -46,7 +46,7 @@ impl From<FieldError> for ApiError {
 pub async fn run_chat(state: &AppState, body: &Value) -> Result<ChatOutcome, ApiError> {
     let req: ChatCompletionRequest = from_value(body)?;
     let sampling: SamplingFields = from_value(body)?;
-    let model = state.router.get(req.model.as_deref())?;
+    let model = state.router.acquire(req.model.as_deref()).await?;
     let logprobs = match (req.logprobs.unwrap_or(false), req.top_logprobs) {
         (_, Some(n)) if n > MAX_TOP_LOGPROBS => {
             return Err(ApiError::invalid(

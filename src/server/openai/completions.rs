@@ -22,7 +22,7 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let req: CompletionRequest = from_value(&body)?;
     let sampling: SamplingFields = from_value(&body)?;
-    let model = state.router.get(req.model.as_deref())?;
+    let model = state.router.acquire(req.model.as_deref()).await?;
     if req.echo {
         return Err(ApiError::invalid("echo", "echo is not supported"));
     }

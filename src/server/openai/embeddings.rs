@@ -38,7 +38,7 @@ pub async fn embeddings(
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let req: EmbeddingsRequest = from_value(&body)?;
-    let model = state.router.get(req.model.as_deref())?;
+    let model = state.router.acquire(req.model.as_deref()).await?;
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,

@@ -1,0 +1,226 @@
+"""The web UI against a real server and real models: each test does what a person would do in
+the page and checks the result against the admin API (numbers byte for byte)."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlencode
+
+from playwright.sync_api import Page, expect
+
+from conftest import ARTIFACTS, GEMMA_ID, LOAD_TIMEOUT_MS, SMOL_ID, Server
+
+# Memory table cell -> the /api/budget figure it shows.
+BUDGET_CELLS = {
+    "budget-weights": lambda b: b["weights_gpu"] + b["weights_cpu"],
+    "budget-kv": lambda b: b["kv_cache"],
+    "budget-compute": lambda b: b["compute"],
+    "budget-os": lambda b: b["os_reserve"],
+    "budget-total": lambda b: b["total"],
+    "budget-headroom": lambda b: b["headroom"],
+    "budget-limit": lambda b: b["limit"],
+}
+
+
+def open_section(page: Page, name: str) -> None:
+    page.locator(f'nav a[data-section="{name}"]').click()
+    expect(page.locator(f"section#{name}")).to_be_visible()
+
+
+def wait_ready(page: Page, model_id: str, timeout: int = LOAD_TIMEOUT_MS) -> None:
+    # The header names a model while it loads too: the model first, then the state, so the
+    # "Ready" seen is the new model's and not the one before.
+    expect(page.get_by_test_id("header-model")).to_have_text(model_id, timeout=timeout)
+    expect(page.get_by_test_id("header-state")).to_have_text("Ready", timeout=timeout)
+
+
+def expect_budget_shown(page: Page, budget: dict) -> None:
+    for testid, figure in BUDGET_CELLS.items():
+        expect(page.get_by_test_id(testid)).to_have_attribute("data-bytes", str(figure(budget)))
+
+
+def test_loading_a_model_from_the_library_shows_its_budget(page: Page, server: Server):
+    page.goto("/#models")
+    wait_ready(page, SMOL_ID)
+    gemma = page.locator(f'[data-testid="model-card"][data-model-id="{GEMMA_ID}"]')
+    expect(gemma.get_by_test_id("fit-badge")).to_have_attribute("data-verdict", "fits")
+    expect(gemma.get_by_test_id("loaded-badge")).to_be_hidden()
+
+    # Note every value the card's progress bar takes. Events may arrive in one burst, so the
+    # observer reads each change's old value rather than the bar's state when it runs.
+    # The list may be rebuilt mid-load (the catalog is refetched), so watch the whole list.
+    page.evaluate("""(id) => {
+        window.progressSeen = [];
+        window.progressShown = false;
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (r.target.getAttribute('role') !== 'progressbar' || r.target.closest('[data-model-id]').dataset.modelId !== id) continue;
+                if (r.attributeName === 'aria-valuenow' && r.oldValue !== null) window.progressSeen.push(Number(r.oldValue));
+                if (r.attributeName === 'hidden' && r.oldValue === null) window.progressShown = true;
+            }
+        }).observe(document.getElementById('model-list'), {subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['aria-valuenow', 'hidden']});
+    }""", GEMMA_ID)
+    gemma.get_by_role("button", name="Load").click()
+    wait_ready(page, GEMMA_ID)
+    assert page.evaluate("window.progressShown"), "the progress bar never showed"
+    progress = page.evaluate("window.progressSeen")
+    assert progress and max(progress) > 0, f"the progress bar never moved: {progress}"
+    expect(gemma.get_by_test_id("loaded-badge")).to_be_visible()
+    smol = page.locator(f'[data-testid="model-card"][data-model-id="{SMOL_ID}"]')
+    expect(smol.get_by_test_id("loaded-badge")).to_be_hidden()
+    status = server.api("GET", "/api/status")
+    assert status["state"] == "idle"
+    assert status["model"]["id"] == GEMMA_ID
+
+    open_section(page, "memory")
+    expect(page.get_by_test_id("whatif-model")).to_have_value(GEMMA_ID)
+    answer = server.api("GET", f"/api/budget?model={GEMMA_ID}")
+    expect_budget_shown(page, answer["budget"])
+    largest = answer["largest_context"]
+    expect(page.get_by_test_id("budget-largest-context")).to_have_attribute("data-value", str(largest or ""))
+
+    # The server measures what it can (weights at least); each measured cell shows exactly that.
+    measured = server.api("GET", "/api/status")["memory"]["measured"] or {}
+    for testid, field in (("measured-weights", "weights"), ("measured-kv", "kv_cache"), ("measured-compute", "compute")):
+        if field in measured:
+            expect(page.get_by_test_id(testid)).to_have_attribute("data-bytes", str(measured[field]))
+
+
+def test_what_if_controls_ask_the_budget_live(page: Page, server: Server):
+    page.goto("/#memory")
+    wait_ready(page, SMOL_ID)
+    default = server.api("GET", f"/api/budget?model={SMOL_ID}")
+    expect_budget_shown(page, default["budget"])
+    ctx = default["settings"]["n_ctx"]
+    expect(page.get_by_test_id("whatif-ctx")).to_have_value(str(ctx))
+
+    bigger = ctx * 2
+    page.get_by_test_id("whatif-ctx").fill(str(bigger))
+    wider = server.api("GET", f"/api/budget?{urlencode({'model': SMOL_ID, 'ctx_size': bigger})}")
+    assert wider["budget"]["kv_cache"] > default["budget"]["kv_cache"]
+    expect_budget_shown(page, wider["budget"])
+
+    # A quantized K cache takes less than f16 at the same context.
+    page.get_by_test_id("whatif-ctk").select_option("q8_0")
+    query = urlencode({"model": SMOL_ID, "ctx_size": bigger, "cache_type_k": "q8_0"})
+    smaller = server.api("GET", f"/api/budget?{query}")
+    assert smaller["budget"]["kv_cache"] < wider["budget"]["kv_cache"]
+    expect_budget_shown(page, smaller["budget"])
+
+
+def test_chat_streams_a_reply(page: Page, server: Server):
+    page.goto("/#chat")
+    wait_ready(page, SMOL_ID)
+    expect(page.get_by_test_id("chat-send")).to_be_enabled()
+    page.get_by_test_id("chat-max-tokens").fill("48")
+    # Record every text the reply bubble shows, in the page, so the test does not race the model.
+    page.evaluate("""() => {
+        window.replyTexts = [];
+        new MutationObserver(() => {
+            const replies = document.querySelectorAll('[data-testid="chat-assistant"]');
+            const text = replies.length ? replies[replies.length - 1].textContent : '';
+            if (text && text !== window.replyTexts.at(-1)) window.replyTexts.push(text);
+        }).observe(document.getElementById('chat-log'), {childList: true, subtree: true, characterData: true});
+    }""")
+
+    page.get_by_test_id("chat-input").fill("Tell me a short story about a horse in a paddock.")
+    page.get_by_test_id("chat-send").click()
+    expect(page.get_by_test_id("chat-stop")).to_be_enabled()
+    expect(page.get_by_test_id("chat-tps")).to_contain_text("tok/s", timeout=LOAD_TIMEOUT_MS)
+    expect(page.get_by_test_id("chat-stop")).to_be_disabled()
+
+    final = page.get_by_test_id("chat-assistant").last.text_content()
+    texts = page.evaluate("window.replyTexts")
+    assert final.strip(), "the reply ended empty"
+    assert len(texts) >= 2, f"the reply did not grow while streaming: {texts}"
+    for shorter, longer in zip(texts, texts[1:]):
+        assert longer.startswith(shorter) and len(longer) > len(shorter), (shorter, longer)
+    assert texts[-1] == final
+    assert re.search(r"\d+(\.\d+)? tok/s", page.get_by_test_id("chat-tps").text_content())
+
+
+def test_settings_persist_across_restart(page: Page, server: Server):
+    page.goto("/#server")
+    before = server.api("GET", "/api/settings")["settings"]
+    expect(page.get_by_test_id("settings-ctx")).to_have_value(str(before["ctx_size"]))
+    ctx = 3072 if before["ctx_size"] != 3072 else 2048
+    parallel = 3 if before["parallel"] != 3 else 1
+
+    page.get_by_test_id("settings-ctx").fill(str(ctx))
+    page.get_by_test_id("settings-parallel").fill(str(parallel))
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-message")).to_contain_text("Saved")
+    saved = server.api("GET", "/api/settings")["settings"]
+    assert (saved["ctx_size"], saved["parallel"]) == (ctx, parallel)
+
+    server.stop()
+    server.start()
+    page.goto("/#server")
+    expect(page.get_by_test_id("settings-ctx")).to_have_value(str(ctx))
+    expect(page.get_by_test_id("settings-parallel")).to_have_value(str(parallel))
+    after = server.api("GET", "/api/settings")["settings"]
+    assert (after["ctx_size"], after["parallel"]) == (ctx, parallel)
+
+
+def test_lan_toggle_shows_key_and_provider_config(page: Page, server: Server):
+    page.goto("/#server")
+    wait_ready(page, SMOL_ID)
+    expect(page.get_by_test_id("lan-card")).to_be_hidden()
+    expect(page.get_by_test_id("settings-lan")).not_to_be_checked()
+
+    page.get_by_test_id("settings-lan").check()
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("lan-card")).to_be_visible()
+    expect(page.get_by_test_id("lan-api-key")).to_have_text(re.compile(r"^pk-[0-9a-f]{32}$"))
+    key = page.get_by_test_id("lan-api-key").text_content()
+    server.api_key = key  # the server may ask for it from now on
+    assert server.api("GET", "/api/settings")["settings"]["api_key"] == key
+
+    config = json.loads(page.get_by_test_id("provider-config").text_content())
+    provider = config["provider"]["paddock"]
+    assert provider["npm"] == "@ai-sdk/openai-compatible"
+    assert provider["options"]["apiKey"] == key
+    assert provider["options"]["baseURL"].endswith("/v1")
+    status = server.api("GET", "/api/status")
+    assert SMOL_ID in provider["models"]
+    assert provider["models"][SMOL_ID]["limit"]["context"] == status["model"]["n_ctx"]
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.screenshot(path=str(ARTIFACTS / f"server-lan-{scheme}.png"), full_page=True)
+
+
+def test_key_prompt_when_the_server_asks_for_one(keyed_page: Page, keyed_server: Server):
+    keyed_page.goto("/#models")
+    dialog = keyed_page.locator("#key-dialog")
+    expect(dialog).to_be_visible()
+    keyed_page.get_by_test_id("key-input").fill(keyed_server.api_key)
+    keyed_page.get_by_test_id("key-save").click()
+    expect(dialog).to_be_hidden()
+    wait_ready(keyed_page, SMOL_ID)
+    expect(keyed_page.locator('[data-testid="model-card"]')).to_have_count(2)
+    assert keyed_page.evaluate("localStorage.getItem('paddock.apiKey')") == keyed_server.api_key
+
+
+def test_screenshots_of_every_section(page: Page, server: Server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto("/#chat")
+    wait_ready(page, SMOL_ID)
+    # A short exchange, so the chat screenshot shows a conversation.
+    page.get_by_test_id("chat-max-tokens").fill("24")
+    page.get_by_test_id("chat-input").fill("Say hello.")
+    page.get_by_test_id("chat-send").click()
+    expect(page.get_by_test_id("chat-tps")).to_contain_text("tok/s", timeout=LOAD_TIMEOUT_MS)
+    ready = {
+        "models": lambda: expect(page.locator('[data-testid="model-card"]')).to_have_count(2),
+        "memory": lambda: expect(page.get_by_test_id("budget-total")).to_have_attribute("data-bytes", re.compile(r"\d")),
+        "chat": lambda: expect(page.get_by_test_id("chat-assistant")).to_have_count(1),
+        "server": lambda: expect(page.get_by_test_id("status-model")).to_have_text(SMOL_ID),
+        "benchmarks": lambda: expect(page.get_by_test_id("benchmarks-placeholder")).to_be_visible(),
+    }
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for section, wait in ready.items():
+            open_section(page, section)
+            wait()
+            page.screenshot(path=str(ARTIFACTS / f"{section}-{scheme}.png"), full_page=True)

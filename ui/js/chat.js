@@ -1,0 +1,134 @@
+// The Chat section: a short conversation with the loaded model over /v1/chat/completions,
+// streamed, so tokens show as they arrive. Stop aborts the request; the server frees the slot
+// when the connection drops.
+
+import { send, readEvents } from './api.js';
+import { h, $ } from './dom.js';
+import { tps } from './format.js';
+import { store } from './store.js';
+
+const messages = []; // the conversation sent with each request: {role, content}
+let controller = null; // AbortController of the reply being streamed
+
+export function initChat() {
+  const form = $('#chat-form');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    sendPrompt();
+  });
+  $('#chat-input').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  $('#chat-stop').addEventListener('click', () => controller?.abort());
+  $('#chat-clear').addEventListener('click', () => {
+    controller?.abort();
+    messages.length = 0;
+    const empty = $('#chat-empty');
+    $('#chat-log').replaceChildren(empty);
+    empty.hidden = false;
+    $('#chat-stats').textContent = '';
+  });
+  store.addEventListener('status', updateModel);
+  updateModel();
+}
+
+function loadedModel() {
+  const s = store.status;
+  return s && s.state !== 'loading' && s.state !== 'no_model' ? s.model?.id ?? null : null;
+}
+
+function updateModel() {
+  const model = loadedModel();
+  $('#chat-model').textContent = model ? `Talking to ${model}` : 'Load a model to chat with it.';
+  $('#chat-send').disabled = !model || Boolean(controller);
+}
+
+async function sendPrompt() {
+  const input = $('#chat-input');
+  const prompt = input.value.trim();
+  const model = loadedModel();
+  if (!prompt || !model || controller) return;
+  input.value = '';
+  messages.push({ role: 'user', content: prompt });
+  $('#chat-empty').hidden = true;
+  bubble('user', prompt);
+  const reply = bubble('assistant', '');
+  reply.classList.add('streaming');
+  reply.setAttribute('aria-busy', 'true');
+
+  controller = new AbortController();
+  setBusy(true);
+  const stats = $('#chat-stats');
+  stats.textContent = 'Waiting for the first token…';
+  const maxTokens = Number($('#chat-max-tokens').value) || undefined;
+  const started = performance.now();
+  let firstToken = null;
+  let pieces = 0;
+  let timings = null;
+  let usage = null;
+  let text = '';
+  let ending = 'done';
+  try {
+    const res = await send('POST', '/v1/chat/completions', {
+      model, messages, stream: true, max_tokens: maxTokens, stream_options: { include_usage: true },
+    }, { signal: controller.signal, accept: 'text/event-stream' });
+    stats.textContent = 'Generating…';
+    for await (const { data } of readEvents(res)) {
+      if (data === '[DONE]') break;
+      const chunk = JSON.parse(data);
+      if (chunk.error) throw new Error(chunk.error.message);
+      const delta = chunk.choices?.[0]?.delta?.content;
+      if (delta) {
+        firstToken ??= performance.now();
+        pieces += 1;
+        text += delta;
+        reply.textContent = text;
+        reply.scrollIntoView({ block: 'end' });
+      }
+      timings = chunk.timings ?? timings;
+      usage = chunk.usage ?? usage;
+    }
+  } catch (err) {
+    ending = err.name === 'AbortError' ? 'stopped' : 'error';
+    if (ending === 'error') {
+      reply.after(h('p', { class: 'notice error', role: 'alert' }, err.message));
+    }
+  } finally {
+    controller = null;
+    reply.classList.remove('streaming');
+    reply.removeAttribute('aria-busy');
+    reply.dataset.state = ending;
+    if (text) messages.push({ role: 'assistant', content: text });
+    else if (ending !== 'done') messages.pop(); // keep user/assistant turns paired
+    stats.textContent = summary(ending, { started, firstToken, pieces, timings, usage });
+    setBusy(false);
+  }
+}
+
+/** "42 tokens · 31.5 tok/s": the server's own timing when it sends one, else counted here. */
+function summary(ending, { started, firstToken, pieces, timings, usage }) {
+  const now = performance.now();
+  const count = usage?.completion_tokens ?? timings?.predicted_n ?? pieces;
+  let rate = timings?.predicted_per_second ?? null;
+  if (rate === null && firstToken !== null && count > 1) rate = ((count - 1) * 1000) / (now - firstToken);
+  const parts = [];
+  if (ending === 'stopped') parts.push('Stopped');
+  if (count) parts.push(`${count} token${count === 1 ? '' : 's'}`);
+  if (rate !== null) parts.push(tps(rate));
+  if (firstToken !== null) parts.push(`first token ${((firstToken - started) / 1000).toFixed(2)} s`);
+  return parts.join(' · ');
+}
+
+function bubble(role, text) {
+  const el = h('div', { class: `message ${role}`, 'data-testid': `chat-${role}` }, text);
+  $('#chat-log').append(el);
+  return el;
+}
+
+function setBusy(busy) {
+  $('#chat-stop').disabled = !busy;
+  $('#chat-send').disabled = busy || !loadedModel();
+}

@@ -1,0 +1,241 @@
+// The Memory section: the budget of one model (the loaded one unless another is picked), drawn
+// against the machine's limit, with what-if controls that ask /api/budget before anything loads.
+// Every number cell carries its raw byte count in data-bytes, so tests compare it exactly.
+
+import { get } from './api.js';
+import { h, $, replace, debounce } from './dom.js';
+import { bytes, tokens, tps, KV_TYPES } from './format.js';
+import { store } from './store.js';
+import { fitBadge } from './models.js';
+
+let picked = null; // a model chosen in the picker or from a card; null follows the loaded model
+let shownModel = null; // the model whose defaults fill the controls now
+let answer = null; // the last /api/budget answer for shownModel
+let sequence = 0; // drops answers that arrive after a newer question
+
+const form = () => $('#whatif');
+
+export function initMemory() {
+  for (const select of [$('#whatif-ctk'), $('#whatif-ctv')]) {
+    replace(select, KV_TYPES.map((t) => h('option', { value: t }, t)));
+  }
+  const ask = debounce(askWhatIf, 250);
+  form().addEventListener('input', (event) => {
+    if (event.target.name === 'model') return;
+    ask();
+  });
+  form().addEventListener('submit', (event) => event.preventDefault());
+  $('#whatif-model').addEventListener('change', (event) => {
+    picked = event.target.value;
+    follow();
+  });
+  $('#whatif-reset').addEventListener('click', () => askDefaults(shownModel));
+  store.addEventListener('catalog', () => {
+    fillPicker();
+    follow();
+  });
+  store.addEventListener('status', ({ detail: { before, status } }) => {
+    // After a load, show the model that was loaded, whatever was picked before.
+    if (before?.state === 'loading' && status.state !== 'loading') picked = null;
+    follow();
+    renderMeasured();
+  });
+}
+
+/** Shows the budget of `id` (from a model card's Memory button). */
+export function showMemoryFor(id) {
+  picked = id;
+  fillPicker();
+  follow();
+}
+
+function target() {
+  const ids = store.catalog?.models?.map((m) => m.id) ?? [];
+  const status = store.status;
+  const loaded = status?.state === 'loading' ? status.loading?.model : status?.model?.id;
+  const want = picked ?? loaded;
+  return want && ids.includes(want) ? want : (ids[0] ?? null);
+}
+
+/** Asks for the defaults of the model to show when it changed. */
+function follow() {
+  const id = target();
+  if ($('#whatif-model').value !== id && id) $('#whatif-model').value = id;
+  if (id && id !== shownModel) askDefaults(id);
+  if (!id) {
+    shownModel = null;
+    answer = null;
+    render();
+  }
+}
+
+function fillPicker() {
+  const loaded = store.status?.model?.id;
+  const models = store.catalog?.models ?? [];
+  replace($('#whatif-model'), models.map((m) =>
+    h('option', { value: m.id }, m.id === loaded ? `${m.id} (loaded)` : m.id)));
+  const id = target();
+  if (id) $('#whatif-model').value = id;
+}
+
+/** The serving settings as /api/budget reports them become the controls' starting values. */
+async function askDefaults(id) {
+  if (!id) return;
+  shownModel = id;
+  const result = await ask(`/api/budget?model=${encodeURIComponent(id)}`);
+  if (!result) return;
+  const s = result.settings ?? {};
+  const f = form().elements;
+  f.ctx_size.value = s.n_ctx ?? s.ctx_size ?? '';
+  f.parallel.value = s.n_parallel ?? s.parallel ?? '';
+  f.cache_type_k.value = s.cache_type_k ?? 'f16';
+  f.cache_type_v.value = s.cache_type_v ?? 'f16';
+}
+
+function askWhatIf() {
+  if (!shownModel) return;
+  const f = form().elements;
+  const query = new URLSearchParams({ model: shownModel });
+  if (f.ctx_size.value) query.set('ctx_size', f.ctx_size.value);
+  if (f.parallel.value) query.set('parallel', f.parallel.value);
+  query.set('cache_type_k', f.cache_type_k.value);
+  query.set('cache_type_v', f.cache_type_v.value);
+  ask(`/api/budget?${query}`);
+}
+
+async function ask(url) {
+  const mine = ++sequence;
+  const error = $('#memory-error');
+  try {
+    const result = await get(url);
+    if (mine !== sequence) return null;
+    error.hidden = true;
+    markStale(false);
+    answer = result;
+    render();
+    return result;
+  } catch (err) {
+    if (mine !== sequence) return null;
+    // A bad what-if value: keep the last good numbers, say what was wrong.
+    error.hidden = false;
+    error.textContent = err.message;
+    markStale(true);
+    return null;
+  }
+}
+
+/** Dims the figures while they answer an earlier question than the one now in the controls. */
+function markStale(stale) {
+  $('#budget-card').classList.toggle('stale', stale);
+  $('#budget-rows').closest('.card').classList.toggle('stale', stale);
+}
+
+const PARTS = [
+  { key: 'weights', label: 'Weights', testid: 'budget-weights', of: (b) => b.weights_gpu + b.weights_cpu },
+  { key: 'kv', label: 'KV cache', testid: 'budget-kv', of: (b) => b.kv_cache },
+  { key: 'recurrent', label: 'Recurrent state', testid: 'budget-recurrent', of: (b) => b.recurrent_state ?? 0, optional: true },
+  { key: 'compute', label: 'Compute', testid: 'budget-compute', of: (b) => b.compute },
+  { key: 'os', label: 'OS reserve', testid: 'budget-os', of: (b) => b.os_reserve },
+];
+
+function render() {
+  const budget = answer?.budget;
+  $('#budget-card').hidden = !budget;
+  const machine = store.catalog?.machine;
+  $('#memory-machine').textContent = machine
+    ? `${bytes(machine.total_memory)} ${machine.unified ? 'unified memory' : 'RAM'}` +
+      (machine.gpu_memory ? ` · ${bytes(machine.gpu_memory)} GPU` : '')
+    : '';
+  if (!budget) {
+    replace($('#budget-rows'), h('tr', {}, h('td', { colspan: 3, class: 'empty' }, 'No model to show.')));
+    return;
+  }
+  renderSummary(budget);
+  renderBar(budget);
+  renderTable(budget);
+}
+
+function renderSummary(budget) {
+  replace($('#budget-summary'),
+    fitBadge(budget.fits),
+    h('span', {}, 'Limit ', cell('budget-limit', budget.limit), budget.pool ? ` (${poolLabel(budget.pool)})` : ''),
+    h('span', {}, 'Largest context that fits ',
+      h('strong', { 'data-testid': 'budget-largest-context', 'data-value': answer.largest_context ?? '' },
+        answer.largest_context ? `${tokens(answer.largest_context)} tokens` : 'none')),
+    answer.tg_ceiling
+      ? h('span', {}, 'Generation ceiling ', h('strong', { 'data-testid': 'budget-tg-ceiling' }, tps(answer.tg_ceiling)))
+      : null);
+}
+
+function poolLabel(pool) {
+  return { unified: 'unified memory', ram: 'RAM', gpu: 'GPU memory' }[pool] ?? pool;
+}
+
+function renderBar(budget) {
+  const parts = PARTS.map((p) => ({ ...p, bytes: p.of(budget) })).filter((p) => !p.optional || p.bytes > 0);
+  if (budget.headroom > 0) parts.push({ key: 'headroom', label: 'Headroom', bytes: budget.headroom });
+  // Over the limit, the bar spans the total and a marker shows where the limit falls.
+  const scale = Math.max(budget.limit, budget.total);
+  const bar = $('#budget-bar');
+  bar.setAttribute('aria-label',
+    `${bytes(budget.total)} of ${bytes(budget.limit)}: ` + parts.map((p) => `${p.label} ${bytes(p.bytes)}`).join(', '));
+  replace(bar,
+    parts.map((p) => h('span', {
+      class: `segment seg-${p.key}`, title: `${p.label}: ${bytes(p.bytes)}`,
+      style: { width: `${(100 * p.bytes) / scale}%` },
+    })),
+    budget.total > budget.limit
+      ? h('span', { class: 'limit-marker', title: `Limit ${bytes(budget.limit)}`, style: { left: `${(100 * budget.limit) / scale}%` } })
+      : null);
+  replace($('#budget-legend'), parts.map((p) =>
+    h('li', {}, h('span', { class: `swatch seg-${p.key}`, 'aria-hidden': 'true' }), `${p.label} `, h('span', { class: 'muted' }, bytes(p.bytes)))));
+}
+
+function renderTable(budget) {
+  const measured = measuredFor(budget);
+  const rows = PARTS.filter((p) => !p.optional || p.of(budget) > 0).map((p) =>
+    h('tr', {}, h('th', { scope: 'row' }, p.label, p.key === 'weights' && budget.weights_gpu > 0
+      ? h('span', { class: 'hint' }, ` ${bytes(budget.weights_gpu)} GPU + ${bytes(budget.weights_cpu)} CPU`) : null),
+    h('td', { class: 'num' }, cell(p.testid, p.of(budget))),
+    h('td', { class: 'num' }, cell(p.testid.replace('budget-', 'measured-'), measured?.[p.key]))));
+  rows.push(
+    h('tr', { class: 'total' }, h('th', { scope: 'row' }, 'Total'),
+      h('td', { class: 'num' }, cell('budget-total', budget.total)),
+      h('td', { class: 'num' }, cell('measured-total', measured?.total))),
+    h('tr', { class: budget.headroom < 0 ? 'over' : '' }, h('th', { scope: 'row' }, 'Headroom'),
+      h('td', { class: 'num' }, cell('budget-headroom', budget.headroom)),
+      h('td', { class: 'num' }, cell('measured-headroom', measured?.headroom))));
+  replace($('#budget-rows'), rows);
+  const model = store.status?.model;
+  const note = measured
+    ? `Measured: ${shownModel} as loaded now (${tokens(model.n_ctx)} tokens of context, ${model.n_parallel} parallel); ` +
+      'its total counts the OS reserve, which is set aside, not measured.'
+    : 'Measured figures appear once this model is loaded.';
+  $('#budget-footnote').textContent = `Predicted figures follow the settings above. ${note}`;
+}
+
+/**
+ * Measured bytes of the shown model, when it is the one loaded. The server may measure only some
+ * parts (weights first); the total and headroom need all three.
+ */
+function measuredFor(budget) {
+  const status = store.status;
+  const m = status?.memory?.measured;
+  if (!m || status.state === 'loading' || status.model?.id !== shownModel) return null;
+  const out = { weights: m.weights, kv: m.kv_cache, recurrent: m.recurrent_state, compute: m.compute, os: null };
+  if ([m.weights, m.kv_cache, m.compute].every(Number.isFinite)) {
+    // The OS reserve is set aside, not measured: the measured total counts the predicted one.
+    out.total = m.weights + m.kv_cache + (m.recurrent_state ?? 0) + m.compute + budget.os_reserve;
+    out.headroom = budget.limit - out.total;
+  }
+  return out;
+}
+
+function renderMeasured() {
+  if (answer?.budget) renderTable(answer.budget);
+}
+
+function cell(testid, value) {
+  if (value === null || value === undefined) return h('span', { class: 'muted', 'data-testid': testid }, '—');
+  return h('span', { 'data-testid': testid, 'data-bytes': value, title: `${Number(value).toLocaleString('en-US')} bytes` }, bytes(value));
+}

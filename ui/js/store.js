@@ -1,0 +1,87 @@
+// The page's shared facts: the server status (live from /api/events) and the model catalog
+// (/api/models, refetched when the loaded model changes). Sections subscribe; none fetch these.
+
+import { get, send, readEvents } from './api.js';
+
+export const store = new EventTarget();
+store.status = null; // the last /api/status JSON
+store.catalog = null; // the last /api/models JSON
+store.connected = false;
+
+function setStatus(status) {
+  const before = store.status;
+  store.status = status;
+  store.dispatchEvent(new CustomEvent('status', { detail: { before, status } }));
+  // The catalog's `loaded` list changes when a model comes or goes, or a load starts or ends.
+  const loading = (s) => s?.state === 'loading';
+  if (before && (before.model?.id !== status.model?.id || loading(before) !== loading(status))) {
+    refreshCatalog();
+  }
+}
+
+function setConnected(connected) {
+  if (store.connected === connected) return;
+  store.connected = connected;
+  store.dispatchEvent(new CustomEvent('connection', { detail: connected }));
+}
+
+let catalogRequest = null;
+
+/** Refetches /api/models; concurrent callers share one request. */
+export function refreshCatalog() {
+  catalogRequest ??= get('/api/models')
+    .then((catalog) => {
+      store.catalog = catalog;
+      store.catalogError = null;
+      store.dispatchEvent(new CustomEvent('catalog', { detail: catalog }));
+    })
+    .catch((err) => {
+      store.catalogError = err;
+      store.dispatchEvent(new CustomEvent('catalog', { detail: null }));
+    })
+    .finally(() => (catalogRequest = null));
+  return catalogRequest;
+}
+
+/** Applies a status answer from a call (load/unload answer with the status JSON). */
+export function acceptStatus(status) {
+  if (status && status.state) setStatus(status);
+}
+
+/**
+ * Follows /api/events for as long as the page lives. When the stream drops (server restart,
+ * network), waits with a growing pause, then reconnects; the first event is the full status.
+ */
+export async function watchStatus() {
+  let pause = 1000;
+  for (;;) {
+    try {
+      const res = await send('GET', '/api/events', undefined, { accept: 'text/event-stream' });
+      for await (const { event, data } of readEvents(res)) {
+        if (event !== 'status') continue;
+        setConnected(true);
+        pause = 1000;
+        setStatus(JSON.parse(data));
+      }
+    } catch (err) {
+      console.warn('status stream:', err);
+    }
+    setConnected(false);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 10000);
+  }
+}
+
+/** Budget total the model itself takes: measured figures when present, else the prediction. */
+export function modelMemory(status) {
+  const m = status?.memory?.measured;
+  if (m && [m.weights, m.kv_cache, m.compute].every(Number.isFinite)) {
+    return { bytes: m.weights + m.kv_cache + (m.recurrent_state ?? 0) + m.compute, measured: true };
+  }
+  const p = status?.memory?.predicted;
+  if (p) {
+    const bytes = p.weights_gpu + p.weights_cpu + p.kv_cache + (p.recurrent_state || 0) + p.compute;
+    return { bytes, measured: false };
+  }
+  return null;
+}
