@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a machine for building and testing Paddock. Idempotent and fast when already done:
-#   - Debian/Ubuntu packages needed by the llama.cpp build and the tests (apt is skipped when all present)
+#   - Debian/Ubuntu packages needed by the llama.cpp build, the Tauri shell and the tests (apt is
+#     skipped when all are present)
 #   - a Python venv at .venv/ with the test/bench packages (tests/python/requirements.txt)
 #   - the Node test packages (tests/node, from its package-lock.json)
 #   - a check that the Rust toolchain (cargo) is available
@@ -10,7 +11,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 log() { echo "[setup] $*"; }
 
-APT_PKGS=(build-essential cmake clang libclang-dev pkg-config libgomp1 curl ca-certificates python3-venv nodejs)
+APT_PKGS=(build-essential cmake clang libclang-dev pkg-config libgomp1 curl ca-certificates python3-venv nodejs
+  # the Tauri shell (src-tauri): WebKitGTK, GTK, the tray (appindicator), icons, input helpers
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+  # headless UI tests: the browser (Playwright drives Debian's chromium), a display, a session bus
+  # and the tray-menu test's D-Bus bindings, screenshots
+  chromium xvfb xauth dbus dbus-x11 python3-gi gir1.2-glib-2.0 x11-utils imagemagick fonts-dejavu-core)
 
 # --- system packages -------------------------------------------------------------------------
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -7,6 +7,7 @@ import { $ } from './js/dom.js';
 import { bytes, STATE_LABELS } from './js/format.js';
 import { store, watchStatus, refreshCatalog, modelMemory } from './js/store.js';
 import { initModels } from './js/models.js';
+import { initDownloads } from './js/downloads.js';
 import { initMemory, showMemoryFor } from './js/memory.js';
 import { initChat } from './js/chat.js';
 import { initServer, refreshServer } from './js/server.js';
@@ -71,6 +72,7 @@ function start() {
       location.hash = '#memory';
     },
   });
+  initDownloads();
   initMemory();
   initChat();
   initServer();

@@ -91,7 +91,8 @@ fn folders_from(
         folders.push((home.join(".lmstudio/models"), Source::LmStudio));
         folders.push((home.join(".cache/lm-studio/models"), Source::LmStudio));
     }
-    folders.retain(|(path, _)| path.is_dir());
+    // Kept even when missing: Paddock's own folder appears with the first download, and the
+    // scan skips folders that are not there.
     folders
 }
 

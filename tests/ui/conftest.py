@@ -6,6 +6,9 @@ gemma-3-270m (symlinks to models/, fetched by scripts/fetch-models.sh), with a t
 file and HOME/XDG folders, so nothing reads or writes the real home. The page is driven by
 Playwright's sync API through Debian's chromium (CHROMIUM, default /usr/bin/chromium), headless.
 
+Download tests get a fake Hugging Face hub instead (tests/fakehub/fakehub.py) holding SmolLM2 as
+HUB_REPO, and a server serving gemma alone that the hub's endpoint is given to.
+
 The server reads the UI from PADDOCK_UI_DIR (default: this checkout's ui/, so the files under
 test are the working copy); set PADDOCK_UI_DIR= (empty) to test the copy embedded in the binary.
 
@@ -20,6 +23,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +38,9 @@ SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 SMOL_ID = "SmolLM2-135M-Instruct.Q4_1"
 GEMMA_ID = "gemma-3-270m-q4_k_m"
+HUB_REPO = "paddock-test/SmolLM2-135M-Instruct-GGUF"
+# About 10 s for SmolLM2's 98 MB: long enough for the page to show the bar mid-way.
+HUB_THROTTLE_BYTES_PER_S = 10_000_000
 
 # The machine running these may be slow and shared: loads get minutes, not seconds.
 START_TIMEOUT_S = 120
@@ -48,9 +55,13 @@ def free_port() -> int:
 
 
 class Server:
-    """One `paddock serve` process; stop() and start() again keep the port and config file."""
+    """One `paddock serve` process; stop() and start() again keep the port and config file.
 
-    def __init__(self, workdir: Path, api_key: str | None = None):
+    `files` are linked into its model folder, the first one served; `env` is added to its
+    environment."""
+
+    def __init__(self, workdir: Path, api_key: str | None = None,
+                 files: tuple[str, ...] = (SMOL_FILE, GEMMA_FILE), env: dict[str, str] | None = None):
         binary = Path(os.environ.get("PADDOCK_BIN", "target/debug/paddock"))
         self.binary = binary if binary.is_absolute() else ROOT / binary
         if not os.access(self.binary, os.X_OK):
@@ -60,10 +71,12 @@ class Server:
         self.config = workdir / "paddock.toml"
         self.log_path = workdir / "server.log"
         self.api_key = api_key
+        self.files = files
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        for name in (SMOL_FILE, GEMMA_FILE):
+        for name in files:
             source = ROOT / "models" / name
             if not source.exists():
                 pytest.fail(f"{source} is missing: run scripts/fetch-models.sh")
@@ -83,10 +96,16 @@ class Server:
         ui_dir = os.environ.get("PADDOCK_UI_DIR", str(ROOT / "ui"))
         if ui_dir:
             env["PADDOCK_UI_DIR"] = ui_dir
+        env.update(self.extra_env)
         return env
 
+    @property
+    def own_models(self) -> Path:
+        """Paddock's own models folder, where downloads go (XDG_DATA_HOME/paddock/models)."""
+        return self.home / ".local" / "share" / "paddock" / "models"
+
     def start(self) -> None:
-        argv = [str(self.binary), "serve", "--model", str(self.models / SMOL_FILE),
+        argv = [str(self.binary), "serve", "--model", str(self.models / self.files[0]),
                 "--port", str(self.port), "--config", str(self.config)]
         if self.api_key:
             argv += ["--api-key", self.api_key]
@@ -157,6 +176,63 @@ def keyed_server(tmp_path: Path, request):
     yield from run_server(Server(tmp_path, api_key="pk-" + "5e" * 16), request)
 
 
+class FakeHub:
+    """tests/fakehub/fakehub.py serving `root`: repos are folders root/<owner>/<name>/."""
+
+    def __init__(self, workdir: Path, throttle: int):
+        self.root = workdir / "hub"
+        self.log_path = workdir / "fakehub.log"
+        self.throttle = throttle
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def add(self, repo: str, *files: str) -> None:
+        folder = self.root / repo
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            (folder / name).symlink_to(ROOT / "models" / name)
+
+    def start(self) -> None:
+        argv = [sys.executable, str(ROOT / "tests" / "fakehub" / "fakehub.py"), "--root", str(self.root),
+                "--port", "0", "--throttle", str(self.throttle)]
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.proc.stdout.readline().strip()  # "listening on http://127.0.0.1:PORT"
+        if not line.startswith("listening on "):
+            self.stop()
+            pytest.fail(f"fake hub did not start ({line!r}):\n{self.log_path.read_text(errors='replace')}")
+        self.url = line.removeprefix("listening on ")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def fake_hub(tmp_path: Path):
+    hub = FakeHub(tmp_path, throttle=HUB_THROTTLE_BYTES_PER_S)
+    hub.add(HUB_REPO, SMOL_FILE)
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def hub_server(tmp_path: Path, fake_hub: FakeHub, request):
+    # Gemma alone in its folder, so the library has no SmolLM2 until the download brings it.
+    srv = Server(tmp_path, files=(GEMMA_FILE,), env={"PADDOCK_HF_ENDPOINT": fake_hub.url})
+    # Paddock's own models folder does not exist yet: the first download makes it.
+    assert not srv.own_models.exists()
+    yield from run_server(srv, request)
+
+
 @pytest.fixture(scope="session")
 def browser():
     executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -203,3 +279,8 @@ def page(browser: Browser, server: Server, request) -> Page:
 @pytest.fixture
 def keyed_page(browser: Browser, keyed_server: Server, request) -> Page:
     return open_page(browser, keyed_server.url, request)
+
+
+@pytest.fixture
+def hub_page(browser: Browser, hub_server: Server, request) -> Page:
+    return open_page(browser, hub_server.url, request)

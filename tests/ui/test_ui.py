@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 from urllib.parse import urlencode
 
+import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import ARTIFACTS, GEMMA_ID, LOAD_TIMEOUT_MS, SMOL_ID, Server
+from conftest import ARTIFACTS, GEMMA_ID, HUB_REPO, LOAD_TIMEOUT_MS, SMOL_ID, Server
 
 # Memory table cell -> the /api/budget figure it shows.
 BUDGET_CELLS = {
@@ -200,6 +202,93 @@ def test_key_prompt_when_the_server_asks_for_one(keyed_page: Page, keyed_server:
     wait_ready(keyed_page, SMOL_ID)
     expect(keyed_page.locator('[data-testid="model-card"]')).to_have_count(2)
     assert keyed_page.evaluate("localStorage.getItem('paddock.apiKey')") == keyed_server.api_key
+
+
+def test_download_from_hugging_face_then_load(hub_page: Page, hub_server: Server):
+    page = hub_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto("/#models")
+    wait_ready(page, GEMMA_ID)
+    expect(page.locator(f'[data-testid="model-card"][data-model-id="{SMOL_ID}"]')).to_have_count(0)
+
+    page.get_by_test_id("hub-repo").fill(HUB_REPO)
+    page.get_by_test_id("hub-find").click()
+    listed = hub_server.api("GET", f"/api/hub?{urlencode({'repo': HUB_REPO})}")
+    assert [m["id"] for m in listed["models"]] == [SMOL_ID], listed
+    found = page.locator(f'[data-testid="hub-model"][data-hub-model="{SMOL_ID}"]')
+    expect(found).to_be_visible()
+    expect(found.get_by_test_id("hub-model-size")).to_have_text("94 MiB")  # 98,362,432 bytes
+
+    # Note every value the download's bar takes, in the page: ticks come ten times a second and
+    # may arrive in bursts, so the observer keeps each change's old value (as the load test does).
+    page.evaluate("""() => {
+        window.downloadSeen = [];
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (r.target.getAttribute('role') === 'progressbar' && r.oldValue !== null) window.downloadSeen.push(Number(r.oldValue));
+            }
+        }).observe(document.getElementById('download-list'), {subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['aria-valuenow']});
+    }""")
+    found.get_by_test_id("hub-download").click()
+    download = page.get_by_test_id("download")
+    expect(download).to_have_count(1)
+    expect(download).to_have_attribute("data-state", "running")
+    bar = download.get_by_test_id("download-progress")
+    # Mid-way: the bar, the figures and Cancel, as a person sees them while it runs.
+    page.wait_for_function("""() => {
+        const v = Number(document.querySelector('[data-testid="download-progress"]')?.getAttribute('aria-valuenow'));
+        return v > 0 && v < 100;
+    }""", timeout=LOAD_TIMEOUT_MS)
+    expect(download.get_by_test_id("download-figures")).to_contain_text("of 94 MiB")
+    expect(download.get_by_test_id("download-cancel")).to_be_visible()
+    expect(found.get_by_test_id("hub-download")).to_be_disabled()
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.get_by_test_id("hub-card").screenshot(path=str(ARTIFACTS / f"download-running-{scheme}.png"))
+
+    expect(download).to_have_attribute("data-state", "done", timeout=LOAD_TIMEOUT_MS)
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(download.get_by_test_id("download-figures")).to_have_text("100% · 94 MiB of 94 MiB")
+    expect(download.get_by_test_id("download-cancel")).to_be_hidden()
+    seen = page.evaluate("window.downloadSeen") + [int(bar.get_attribute("aria-valuenow"))]
+    assert any(0 < v < 100 for v in seen), f"the bar never showed a value between 0 and 100: {seen}"
+    assert seen[-1] == 100, f"the bar did not end at 100: {seen}"
+
+    # The finished download is a model of the library (the catalog was refetched), Paddock's own.
+    smol = page.locator(f'[data-testid="model-card"][data-model-id="{SMOL_ID}"]')
+    expect(smol).to_be_visible()
+    expect(smol.get_by_test_id("source-badge")).to_have_text("Paddock")
+    expect(smol.get_by_test_id("fit-badge")).to_be_visible()
+    expect(found.get_by_test_id("in-library")).to_be_visible()
+    entry = next(m for m in hub_server.api("GET", "/api/models")["models"] if m["id"] == SMOL_ID)
+    assert entry["source"] in ("paddock", {"kind": "paddock"}), entry["source"]
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.get_by_test_id("hub-card").screenshot(path=str(ARTIFACTS / f"download-done-{scheme}.png"))
+
+    smol.get_by_role("button", name="Load").click()
+    wait_ready(page, SMOL_ID)
+    expect(smol.get_by_test_id("loaded-badge")).to_be_visible()
+    status = hub_server.api("GET", "/api/status")
+    assert status["state"] == "idle" and status["model"]["id"] == SMOL_ID, status
+    assert status["model"]["path"].startswith(str(hub_server.own_models)), status["model"]["path"]
+
+
+def test_unknown_repo_says_so(hub_page: Page, hub_server: Server):
+    page = hub_page
+    page.goto("/#models")
+    repo = "paddock-test/no-such-model-GGUF"
+    page.get_by_test_id("hub-repo").fill(repo)
+    page.get_by_test_id("hub-repo").press("Enter")
+    error = page.get_by_test_id("hub-error")
+    expect(error).to_be_visible()
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        hub_server.api("GET", f"/api/hub?{urlencode({'repo': repo})}")
+    assert answer.value.code == 404
+    message = json.loads(answer.value.read())["error"]["message"]
+    expect(error).to_contain_text("no repository")
+    expect(error).to_contain_text(message)
+    expect(page.get_by_test_id("hub-models")).to_be_hidden()
 
 
 def test_screenshots_of_every_section(page: Page, server: Server):

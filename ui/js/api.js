@@ -81,6 +81,7 @@ async function json(method, path, body, opts) {
 export const get = (path, opts) => json('GET', path, undefined, opts);
 export const post = (path, body = {}, opts) => json('POST', path, body, opts);
 export const put = (path, body, opts) => json('PUT', path, body, opts);
+export const del = (path, opts) => json('DELETE', path, undefined, opts);
 
 /**
  * Reads a Server-Sent Events body and yields `{event, data}` per message. Used for /api/events

@@ -90,7 +90,7 @@ function card(model) {
       h('div', { class: 'badges' },
         h('span', { class: 'badge loaded', 'data-testid': 'loaded-badge', hidden: true }, 'Loaded'),
         fit ? fitBadge(fit) : null,
-        h('span', { class: 'badge quiet' }, sourceLabel(model.source)))),
+        h('span', { class: 'badge quiet', 'data-testid': 'source-badge' }, sourceLabel(model.source)))),
     model.error ? h('p', { class: 'notice error' }, model.error) : null,
     f ? h('dl', { class: 'facts grid' },
       fact('Architecture', f.architecture),

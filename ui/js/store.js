@@ -1,5 +1,6 @@
 // The page's shared facts: the server status (live from /api/events) and the model catalog
-// (/api/models, refetched when the loaded model changes). Sections subscribe; none fetch these.
+// (/api/models, refetched when the loaded model changes or a download finishes). Sections
+// subscribe; none fetch these.
 
 import { get, send, readEvents } from './api.js';
 
@@ -14,9 +15,15 @@ function setStatus(status) {
   store.dispatchEvent(new CustomEvent('status', { detail: { before, status } }));
   // The catalog's `loaded` list changes when a model comes or goes, or a load starts or ends.
   const loading = (s) => s?.state === 'loading';
-  if (before && (before.model?.id !== status.model?.id || loading(before) !== loading(status))) {
+  if (before && (before.model?.id !== status.model?.id || loading(before) !== loading(status) ||
+      finishedDownloads(status).some((id) => !finishedDownloads(before).includes(id)))) {
     refreshCatalog();
   }
+}
+
+/** Ids of the downloads that are done: each one is a new model in the library. */
+function finishedDownloads(status) {
+  return (status?.downloads ?? []).filter((d) => d.state === 'done').map((d) => d.id);
 }
 
 function setConnected(connected) {
@@ -46,6 +53,16 @@ export function refreshCatalog() {
 /** Applies a status answer from a call (load/unload answer with the status JSON). */
 export function acceptStatus(status) {
   if (status && status.state) setStatus(status);
+}
+
+/**
+ * Applies a download status from a call (starting one answers with it), so the page shows the
+ * download at once rather than at the stream's next tick.
+ */
+export function acceptDownload(download) {
+  if (!store.status || download?.id === undefined) return;
+  const others = (store.status.downloads ?? []).filter((d) => d.id !== download.id);
+  setStatus({ ...store.status, downloads: [...others, download] });
 }
 
 /**

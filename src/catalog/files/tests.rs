@@ -227,7 +227,11 @@ fn default_folders_follow_huggingface_hub_and_lm_studio_rules() {
         folders[2],
         (home.join(".lmstudio/models"), Source::LmStudio)
     );
-    assert_eq!(folders.len(), 3, "~/.cache/lm-studio/models does not exist");
+    // Listed though missing: the scan skips it, and a folder made later is found.
+    assert_eq!(
+        folders[3],
+        (home.join(".cache/lm-studio/models"), Source::LmStudio)
+    );
 
     let hf_home = with_env(&[("HF_HOME", dir.path().join("hf-home"))]);
     assert_eq!(paths(hf_home)[1], dir.path().join("hf-home/hub"));
@@ -237,10 +241,10 @@ fn default_folders_follow_huggingface_hub_and_lm_studio_rules() {
     ]);
     assert_eq!(paths(hub)[1], dir.path().join("custom-hub"));
     let missing = with_env(&[("HF_HUB_CACHE", dir.path().join("nope"))]);
+    assert_eq!(paths(missing)[1], dir.path().join("nope"));
     assert_eq!(
-        paths(missing),
-        [paddock.clone(), home.join(".lmstudio/models")]
+        paths(folders_from(&dir.path().join("no-paddock"), |_| None, None)),
+        [dir.path().join("no-paddock")]
     );
-
-    assert!(folders_from(&dir.path().join("no-paddock"), |_| None, None).is_empty());
+    assert!(scan(&[(dir.path().join("no-paddock"), Source::Paddock)]).is_empty());
 }
