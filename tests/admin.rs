@@ -79,6 +79,12 @@ async fn loading_another_model_switches_and_streams_progress() {
     let (_, first) = get(&server, "/api/status").await;
     assert_eq!(first["state"], "idle");
     assert_eq!(first["model"]["id"], common::SMOLLM2_ID);
+    let memory = &first["memory"];
+    assert_eq!(memory["measured"]["kv_cache"], 94_371_840u64);
+    assert_eq!(
+        memory["predicted"]["kv_cache"],
+        memory["measured"]["kv_cache"]
+    );
 
     let events = tokio::spawn(watch_status(server.url.clone(), |s| {
         s["model"]["id"] == GEMMA_ID && s["state"] == "idle"
@@ -95,9 +101,22 @@ async fn loading_another_model_switches_and_streams_progress() {
     assert_eq!(loaded["model"]["id"], GEMMA_ID);
     // The budget it was loaded under is the library's, and llama.cpp agrees on the weights.
     let predicted = &loaded["memory"]["predicted"];
+    let measured = &loaded["memory"]["measured"];
     assert_eq!(
         predicted["weights_cpu"].as_u64().unwrap() + predicted["weights_gpu"].as_u64().unwrap(),
-        loaded["memory"]["measured"]["weights"].as_u64().unwrap()
+        measured["weights"].as_u64().unwrap()
+    );
+    // Sliding-window layers hold their window only: 12 MiB + 22.5 MiB, as llama.cpp allocates.
+    assert_eq!(predicted["kv_cache"], measured["kv_cache"]);
+    assert_eq!(measured["kv_cache"], 36_175_872u64);
+    // The compute estimate is an upper bound within 20 % of llama.cpp's reservation.
+    let (guess, real) = (
+        predicted["compute"].as_f64().unwrap(),
+        measured["compute"].as_f64().unwrap(),
+    );
+    assert!(
+        real <= guess && guess <= real * 1.2,
+        "compute predicted {guess}, allocated {real}"
     );
 
     let events = events.await.unwrap();

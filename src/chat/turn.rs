@@ -275,6 +275,7 @@ mod tests {
             sampling: Default::default(),
             add_bos: false,
             add_eos: false,
+            allocated: None,
         }
     }
 

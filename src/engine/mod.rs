@@ -5,6 +5,7 @@
 //! the receiver to cancel. Knows nothing of HTTP or JSON.
 
 mod activity;
+mod allocated;
 mod embed;
 mod error;
 mod output;
@@ -29,6 +30,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 pub use activity::{Activity, ActivityHook, ActivityNow};
+pub use allocated::Allocated;
 pub use error::EngineError;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
 pub use types::{
@@ -119,7 +121,7 @@ impl EngineHandle {
 
         let queued = Arc::new(AtomicUsize::new(0));
         let (inbox, rx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), EngineError>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<Allocated>, EngineError>>();
         let thread_model = Arc::clone(&model);
         let thread_queued = Arc::clone(&queued);
         let activity = Arc::new(Activity::new(spec.on_activity.clone()));
@@ -153,19 +155,22 @@ impl EngineHandle {
         std::thread::Builder::new()
             .name(format!("engine:{}", model_id(&spec.model_path)))
             .spawn(move || {
-                let ctx = match thread_model.new_context(backend, ctx_params) {
+                let (made, allocated) =
+                    allocated::capture(|| thread_model.new_context(backend, ctx_params));
+                let ctx = match made {
                     Ok(ctx) => ctx,
                     Err(e) => {
                         let _ = ready_tx.send(Err(EngineError::Context(e.to_string())));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(()));
+                let _ = ready_tx.send(Ok(allocated));
                 Worker::new(&thread_model, ctx, config, n_parallel, thread_queued)
                     .run(rx, &thread_activity);
             })
             .map_err(|e| EngineError::Context(e.to_string()))?;
-        ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        let mut info = info;
+        info.allocated = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         tracing::info!(
             model = %spec.model_path.display(),
             n_ctx,
@@ -411,5 +416,6 @@ fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
         eos_text: text(vocab.eos()),
         add_bos: vocab.should_add_bos(),
         add_eos: vocab.should_add_eos(),
+        allocated: None,
     }
 }

@@ -191,4 +191,6 @@ pub struct ModelInfo {
     /// Whether tokenizing a prompt adds BOS/EOS itself (so a template's own must be stripped).
     pub add_bos: bool,
     pub add_eos: bool,
+    /// What llama.cpp allocated for the context (KV cache, recurrent state, compute buffers).
+    pub allocated: Option<super::Allocated>,
 }

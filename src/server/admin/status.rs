@@ -76,6 +76,10 @@ pub struct Memory {
 pub struct Measured {
     /// llama.cpp's size of the loaded weights.
     pub weights: u64,
+    /// What llama.cpp allocated for the context, from its own accounting.
+    pub kv_cache: Option<u64>,
+    pub recurrent_state: Option<u64>,
+    pub compute: Option<u64>,
     /// This process's resident memory, as the OS counts it (weights paged in, KV cache,
     /// compute buffers, the server itself).
     pub process_resident: Option<u64>,
@@ -118,6 +122,9 @@ pub fn status(state: &AppState) -> Status {
             predicted: model.as_ref().and_then(|m| m.predicted.clone()),
             measured: model.as_ref().map(|m| Measured {
                 weights: m.engine.info().size_bytes,
+                kv_cache: m.engine.info().allocated.map(|a| a.kv_cache),
+                recurrent_state: m.engine.info().allocated.map(|a| a.recurrent_state),
+                compute: m.engine.info().allocated.map(|a| a.compute),
                 process_resident: process_resident(),
             }),
         },
