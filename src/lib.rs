@@ -39,5 +39,8 @@ pub mod router;
 pub mod server;
 pub mod service;
 
+#[cfg(test)]
+mod test_util;
+
 pub use app::App;
 pub use error::{Error, Result};

@@ -205,8 +205,9 @@ fn model(id: String, parts: Vec<PathBuf>, source: Source, missing_parts: Vec<u32
     }
 }
 
-/// `Qwen3-235B-Q4_K_M-00002-of-00005` → `("Qwen3-235B-Q4_K_M", 2, 5)`.
-fn split_suffix(stem: &str) -> Option<(&str, u32, u32)> {
+/// `Qwen3-235B-Q4_K_M-00002-of-00005` → `("Qwen3-235B-Q4_K_M", 2, 5)`: llama.cpp's split
+/// naming (also read from the hub's file lists).
+pub(crate) fn split_suffix(stem: &str) -> Option<(&str, u32, u32)> {
     let (rest, count) = stem.rsplit_once("-of-")?;
     let (prefix, part) = rest.rsplit_once('-')?;
     let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());

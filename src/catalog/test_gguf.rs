@@ -1,8 +1,9 @@
 //! Test-only GGUF writer: builds small files with the shapes no real test model has (MoE,
 //! hybrids, splits, hostile values). Tensor data is zeros, or left out entirely.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::PathBuf;
+
+pub use crate::test_util::TempDir;
 
 use super::ggml::ggml_type;
 use super::gguf::{MetaValue, TensorInfo};
@@ -152,31 +153,6 @@ fn put_value(out: &mut Vec<u8>, value: &MetaValue) {
 pub fn bytes_of(dims: &[u64], ggml_type_id: u32) -> u64 {
     let ty = ggml_type(ggml_type_id).expect("known type");
     dims.iter().product::<u64>() / ty.block_size * ty.type_size
-}
-
-/// A fresh, empty directory under the system temp dir; removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("paddock-catalog-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Path of a real test model, fetched by `scripts/fetch-models.sh`.

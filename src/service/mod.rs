@@ -292,35 +292,11 @@ pub(crate) mod testing {
     //! A temp home and a scripted service manager for the install/uninstall/status tests.
 
     use std::cell::RefCell;
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::path::Path;
 
     use super::{Commands, Ran, ServiceSpec};
 
-    /// A fresh, empty directory under the system temp dir; removed when dropped.
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(tag: &str) -> Self {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir()
-                .join(format!("paddock-service-{tag}-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp dir");
-            TempDir(dir)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    pub use crate::test_util::TempDir;
 
     /// Answers each command with `reply(command line)` and records the command lines.
     pub struct FakeCommands<F: Fn(&str) -> Ran> {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::hub::{Hub, REVISION};
 use super::names::{local_path, Repo};
 use super::DownloadError;
+use crate::catalog::files::split_suffix;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RemoteFile {
@@ -157,19 +158,6 @@ fn model(id: String, files: Vec<RemoteFile>) -> RemoteModel {
         files,
         total_size,
     }
-}
-
-/// `Qwen3-235B-Q4_K_M-00002-of-00005` → `("Qwen3-235B-Q4_K_M", 2, 5)`: llama.cpp's split naming,
-/// read exactly as `files.rs` reads it on disk.
-fn split_suffix(stem: &str) -> Option<(&str, u32, u32)> {
-    let (rest, count) = stem.rsplit_once("-of-")?;
-    let (prefix, part) = rest.rsplit_once('-')?;
-    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(part) || !digits(count) {
-        return None;
-    }
-    let (part, count) = (part.parse().ok()?, count.parse().ok()?);
-    (1..=count).contains(&part).then_some((prefix, part, count))
 }
 
 #[cfg(test)]
