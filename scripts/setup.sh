@@ -16,7 +16,8 @@ APT_PKGS=(build-essential cmake clang libclang-dev pkg-config libgomp1 curl ca-c
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   # headless UI tests: the browser (Playwright drives Debian's chromium), a display, a session bus
   # and the tray-menu test's D-Bus bindings, screenshots
-  chromium xvfb xauth dbus dbus-x11 python3-gi gir1.2-glib-2.0 x11-utils imagemagick fonts-dejavu-core)
+  chromium xvfb xauth dbus dbus-x11 python3-gi gir1.2-glib-2.0 gir1.2-gtk-3.0 python3-pytest x11-utils
+  imagemagick fonts-dejavu-core)
 
 # --- system packages -------------------------------------------------------------------------
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The one test command (README, CI): set-up, models, Rust checks and tests, then the OpenAI SDK
-# tests (tests/python) against a live `paddock serve`.
+# The one test command (README, CI): set-up, models, Rust checks and tests, the SDK tests
+# (tests/python, tests/node) against a live `paddock serve`, the web UI in chromium (tests/ui) and
+# the desktop app under Xvfb (tests/tauri).
 #
 # Environment knobs (all optional):
-#   TEST_STEPS          steps to run, default "fmt clippy test build python"
+#   TEST_STEPS          steps to run, default "fmt clippy test build python ui tauri"
 #   PYTEST_ARGS         extra arguments for pytest (e.g. "-k stream -x")
 #   PADDOCK_SERVER_CMD  override the server command for the python step; "{port}" is replaced by
 #                       the chosen port (used to validate the tests against llama.cpp's llama-server)
@@ -14,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
-STEPS="${TEST_STEPS:-fmt clippy test build python}"
+STEPS="${TEST_STEPS:-fmt clippy test build python ui tauri}"
 MODEL_FILE="models/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ID="$(basename "$MODEL_FILE" .gguf)"
 LOGDIR="$ROOT/build/test"
@@ -124,12 +125,14 @@ must_step setup bash scripts/setup.sh
 must_step fetch-models bash scripts/fetch-models.sh
 
 has_step fmt && run_step "cargo fmt" cargo fmt --all -- --check
-has_step clippy && run_step "cargo clippy" cargo clippy --all-targets -- -D warnings
-has_step test && run_step "cargo test" cargo test
+has_step clippy && run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+has_step test && run_step "cargo test" cargo test --workspace
 if has_step build; then
-  run_step "cargo build" cargo build
+  run_step "cargo build" cargo build --workspace
 fi
 has_step python && run_step "SDK tests (Python openai/anthropic/agents, Node openai)" python_tests
+has_step ui && run_step "web UI (Playwright + chromium)" env PADDOCK_UI_DIR= bash scripts/ui-tests.sh
+has_step tauri && run_step "desktop app (Tauri under Xvfb)" bash scripts/tauri-tests.sh
 
 summary
 exit "$FAILED"

@@ -14,9 +14,10 @@ use crate::autostart::Autostart;
 use crate::config::Settings;
 use crate::engine::model_id;
 use crate::error::{Error, Result};
+use crate::library::Entry;
 use crate::library::{self, Library};
-use crate::router::{LoadRequest, ModelRouter};
-use crate::server::{self, Admin, AppState, Status};
+use crate::router::{LoadRequest, ModelRouter, RouterError};
+use crate::server::{self, Admin, AppState, Choice, Status};
 
 pub struct App {
     addr: SocketAddr,
@@ -101,6 +102,26 @@ impl App {
         server::status(&self.state)
     }
 
+    /// Every model on disk with its budget under the current settings (reads every model's
+    /// header: call from a blocking task).
+    pub fn models(&self) -> Result<Vec<Entry>> {
+        let admin = self.state.admin().map_err(admin_error)?;
+        Ok(server::library_now(&admin).map_err(admin_error)?.1)
+    }
+
+    /// Loads `id` (a model id or alias) in place of the current model, and remembers it for the
+    /// next start: the tray's Model menu.
+    pub async fn load(&self, id: &str) -> Result<()> {
+        server::switch_model(&self.state, Choice::model(id))
+            .await
+            .map_err(|e| {
+                Error::Router(RouterError::Load {
+                    model: id.into(),
+                    reason: e.message,
+                })
+            })
+    }
+
     /// Wakes on every change of [`App::status`].
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.state.router.subscribe()
@@ -124,6 +145,10 @@ impl App {
             }
         }
     }
+}
+
+fn admin_error(e: server::ApiError) -> Error {
+    Error::Io(std::io::Error::other(e.message))
 }
 
 /// Checks now and then whether the model has been idle for `idle`; ends with the router.

@@ -25,7 +25,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use admin::{load_planner, status, Admin, Status};
+pub use admin::{
+    library_now, load_planner, status, switch_model, Admin, Choice, ServerState, Status,
+};
 pub use error::ApiError;
 pub use state::AppState;
 

@@ -20,8 +20,8 @@ use crate::config::{RawSettings, Settings};
 use crate::library::Library;
 
 pub use downloads::DownloadStatus;
-pub use models::load_planner;
-pub use status::{status, Status};
+pub use models::{library_now, load_planner, switch_model, Choice};
+pub use status::{status, ServerState, Status};
 
 use super::state::AppState;
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::budget::Fit;
+use crate::budget::{self, Fit};
 use crate::catalog::ModelFile;
 use crate::config::{RawEngine, RawModel, RawSettings, Settings};
 use crate::engine::model_id;
@@ -36,30 +36,33 @@ pub struct Choice {
 /// the current serving settings, plus the machine and settings the budgets are for.
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let admin = state.admin()?;
-    let entries = tokio::task::spawn_blocking({
+    let (settings, entries) = tokio::task::spawn_blocking({
         let admin = admin.clone();
-        move || -> Result<_, ApiError> {
-            let settings =
-                library::budget_settings(&serving(&admin, None, &Choice::default())?.engine);
-            let entries: Vec<Entry> = admin
-                .library
-                .files()
-                .into_iter()
-                .map(|f| admin.library.describe(f, &settings))
-                .collect();
-            Ok((settings, entries))
-        }
+        move || library_now(&admin)
     })
     .await
     .map_err(ApiError::internal)??;
     let loaded: Vec<String> = state.router.list().into_iter().map(|m| m.id).collect();
     Ok(axum::Json(json!({
         "machine": admin.library.machine,
-        "settings": entries.0,
+        "settings": settings,
         "loaded": loaded,
-        "models": entries.1,
+        "models": entries,
     }))
     .into_response())
+}
+
+/// Every model on disk with its budget under the current serving settings (reads headers:
+/// call from a blocking task).
+pub fn library_now(admin: &Admin) -> Result<(budget::Settings, Vec<Entry>), ApiError> {
+    let settings = library::budget_settings(&serving(admin, None, &Choice::default())?.engine);
+    let entries = admin
+        .library
+        .files()
+        .into_iter()
+        .map(|f| admin.library.describe(f, &settings))
+        .collect();
+    Ok((settings, entries))
 }
 
 /// `GET /api/budget?model=ID&ctx_size=..`: what loading the model with these settings takes.
@@ -94,6 +97,13 @@ pub async fn load(
     State(state): State<AppState>,
     Json(choice): Json<Choice>,
 ) -> Result<Response, ApiError> {
+    switch_model(&state, choice).await?;
+    Ok(axum::Json(status(&state)).into_response())
+}
+
+/// Loads the chosen model in place of the current one and saves the choice for the next start
+/// (the web UI's Load and the tray's Model menu).
+pub async fn switch_model(state: &AppState, choice: Choice) -> Result<(), ApiError> {
     if choice.model.is_none() {
         return Err(ApiError::invalid("model", "name the model to load"));
     }
@@ -116,8 +126,7 @@ pub async fn load(
         Ok(())
     })
     .await
-    .map_err(ApiError::internal)??;
-    Ok(axum::Json(status(&state)).into_response())
+    .map_err(ApiError::internal)?
 }
 
 /// `POST /api/models/unload`.

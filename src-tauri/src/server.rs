@@ -1,0 +1,332 @@
+//! The library's server inside the app: one control task owns `paddock::App` and runs the
+//! tray's commands in order, so a click during a model load waits for the load instead of racing it.
+//!
+//! ```text
+//! Stopped -> Starting -> Running -> Stopping -> Stopped
+//!               |
+//!               +-> Failed (bad config, model load or bind error; Start tries again)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use paddock::app::Extras;
+use paddock::autostart::Autostart;
+use paddock::budget::Fit;
+use paddock::config::{ServeArgs, Settings};
+use paddock::engine::LoadProgress;
+use paddock::server::Status;
+use paddock::App;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Served when neither flags, environment nor config file name a model: the small model that
+/// `scripts/run.sh` fetches, looked up in `models/` beside the executable, then in the working dir.
+const FALLBACK_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+#[derive(Debug, Clone)]
+pub enum Phase {
+    Stopped,
+    /// The configured model is loading; how far, 0 to 1.
+    Starting {
+        progress: f32,
+    },
+    /// Serving; the library's status (the web UI's `/api/status`) as of the last change.
+    Running(Box<Status>),
+    Stopping,
+    Failed(String),
+}
+
+impl Phase {
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            Phase::Running(status) => Some(status),
+            _ => None,
+        }
+    }
+}
+
+/// The web UI, for the window (the server's own address as this machine reaches it).
+pub fn ui_url(status: &Status) -> String {
+    format!("{}/", status.server.url)
+}
+
+/// The OpenAI base URL agents are given: the network address when serving the LAN.
+pub fn api_url(status: &Status) -> &str {
+    status
+        .server
+        .lan_url
+        .as_deref()
+        .unwrap_or(&status.server.api_url)
+}
+
+/// One model of the library, as the Model menu lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelChoice {
+    pub id: String,
+    pub loaded: bool,
+    /// The budget's verdict under the current settings: "fits", "tight", "too big".
+    pub fit: &'static str,
+}
+
+enum Command {
+    Start,
+    /// Load this model in place of the current one.
+    Load(String),
+    /// Stop (letting open requests finish), then answer on `done` if given.
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+/// Managed Tauri state: commands in, phase out. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    commands: mpsc::UnboundedSender<Command>,
+    phase: watch::Receiver<Phase>,
+    models: watch::Receiver<Vec<ModelChoice>>,
+}
+
+impl Server {
+    /// Starts the control task on Tauri's runtime; the server itself starts on `start()`.
+    /// `autostart` is the login item, which the web UI shows and changes too.
+    pub fn spawn(args: ServeArgs, autostart: Arc<dyn Autostart>) -> Self {
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (phase_tx, phase) = watch::channel(Phase::Stopped);
+        let (models_tx, models) = watch::channel(Vec::new());
+        let outputs = Outputs {
+            phase: Arc::new(phase_tx),
+            models: models_tx,
+        };
+        tauri::async_runtime::spawn(control(args, autostart, inbox, outputs));
+        Self {
+            commands,
+            phase,
+            models,
+        }
+    }
+
+    /// Loads `id` in place of the current model (and remembers it for the next start).
+    pub fn load(&self, id: &str) {
+        let _ = self.commands.send(Command::Load(id.to_string()));
+    }
+
+    /// The library as the Model menu shows it, refreshed on start and after each load.
+    pub fn models(&self) -> watch::Receiver<Vec<ModelChoice>> {
+        self.models.clone()
+    }
+
+    pub fn start(&self) {
+        let _ = self.commands.send(Command::Start);
+    }
+
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop(None));
+    }
+
+    /// Stops the server and returns once open requests have finished (or the grace period ran out).
+    pub async fn stop_and_wait(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.commands.send(Command::Stop(Some(done))).is_ok() {
+            let _ = stopped.await;
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+
+    /// Changes of phase, for the tray.
+    pub fn watch(&self) -> watch::Receiver<Phase> {
+        self.phase.clone()
+    }
+}
+
+struct Running {
+    app: App,
+    grace: Duration,
+    changes: watch::Receiver<u64>,
+}
+
+/// What the control task tells the tray.
+struct Outputs {
+    phase: Arc<watch::Sender<Phase>>,
+    models: watch::Sender<Vec<ModelChoice>>,
+}
+
+async fn control(
+    args: ServeArgs,
+    autostart: Arc<dyn Autostart>,
+    mut inbox: mpsc::UnboundedReceiver<Command>,
+    outputs: Outputs,
+) {
+    let phase = &outputs.phase;
+    let mut running: Option<Running> = None;
+    loop {
+        let command = match running.as_mut() {
+            // While serving, every change of the library's status is passed on.
+            Some(r) => tokio::select! {
+                command = inbox.recv() => command,
+                Ok(()) = r.changes.changed() => {
+                    phase.send_replace(Phase::Running(Box::new(r.app.status())));
+                    continue;
+                }
+            },
+            None => inbox.recv().await,
+        };
+        let Some(command) = command else { break };
+        match command {
+            Command::Start if running.is_none() => {
+                phase.send_replace(Phase::Starting { progress: 0.0 });
+                match start(&args, &autostart, phase).await {
+                    Ok((app, grace)) => {
+                        let changes = app.changes();
+                        phase.send_replace(Phase::Running(Box::new(app.status())));
+                        outputs.models.send_replace(model_choices(&app));
+                        running = Some(Running {
+                            app,
+                            grace,
+                            changes,
+                        });
+                    }
+                    Err(message) => {
+                        tracing::error!("server did not start: {message}");
+                        phase.send_replace(Phase::Failed(message));
+                    }
+                }
+            }
+            Command::Start => {}
+            Command::Load(id) => {
+                let Some(r) = running.as_mut() else { continue };
+                // Keep passing the status on while it loads: the menu shows the progress.
+                let load = r.app.load(&id);
+                tokio::pin!(load);
+                loop {
+                    tokio::select! {
+                        result = &mut load => {
+                            if let Err(e) = result {
+                                tracing::error!("loading {id} failed: {e}");
+                            }
+                            break;
+                        }
+                        Ok(()) = r.changes.changed() => {
+                            phase.send_replace(Phase::Running(Box::new(r.app.status())));
+                        }
+                    }
+                }
+                phase.send_replace(Phase::Running(Box::new(r.app.status())));
+                outputs.models.send_replace(model_choices(&r.app));
+            }
+            Command::Stop(done) => {
+                if let Some(Running { app, grace, .. }) = running.take() {
+                    phase.send_replace(Phase::Stopping);
+                    // Dropping the server's state drops the engine, which frees the model.
+                    app.stop(grace).await;
+                    tracing::info!("server stopped");
+                }
+                phase.send_replace(Phase::Stopped);
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+}
+
+/// The library for the Model menu (reads model headers: quick for local files).
+fn model_choices(app: &App) -> Vec<ModelChoice> {
+    let loaded = app.status().model.map(|m| m.id);
+    let entries = app.models().unwrap_or_else(|e| {
+        tracing::warn!("cannot list the models: {e}");
+        Vec::new()
+    });
+    entries
+        .into_iter()
+        .filter(|e| e.error.is_none())
+        .map(|e| ModelChoice {
+            loaded: loaded.as_deref() == Some(e.id.as_str()),
+            fit: match e.budget.map(|b| b.fits) {
+                Some(Fit::Fits) => "fits",
+                Some(Fit::Tight) => "tight",
+                Some(Fit::DoesNotFit { .. }) => "too big",
+                None => "unknown size",
+            },
+            id: e.id,
+        })
+        .collect()
+}
+
+async fn start(
+    args: &ServeArgs,
+    autostart: &Arc<dyn Autostart>,
+    phase: &Arc<watch::Sender<Phase>>,
+) -> Result<(App, Duration), String> {
+    let mut settings = settings(args).map_err(|e| e.to_string())?;
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let loading = Arc::clone(phase);
+    settings.engine.load_progress = Some(LoadProgress(Arc::new(move |progress| {
+        loading.send_if_modified(|phase| match phase {
+            // Whole percents: enough for the menu, few enough redraws.
+            Phase::Starting { progress: shown } if (progress - *shown).abs() >= 0.01 => {
+                *shown = progress;
+                true
+            }
+            _ => false,
+        });
+    })));
+    let extras = Extras {
+        autostart: Some(Arc::clone(autostart)),
+    };
+    let app = App::start_with(settings, extras)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((app, grace))
+}
+
+/// The config as `paddock serve` reads it; when it names no model, the fallback model if present.
+fn settings(args: &ServeArgs) -> Result<Settings, paddock::config::ConfigError> {
+    let first = Settings::load(args);
+    // Every other setting is checked regardless of the model, so retrying with the fallback
+    // can only succeed when the missing model was the one problem.
+    match (&first, &args.model, fallback_model(&search_dirs())) {
+        (Err(_), None, Some(model)) => Settings::load(&ServeArgs {
+            model: Some(model),
+            ..args.clone()
+        }),
+        _ => first,
+    }
+}
+
+fn search_dirs() -> Vec<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    exe_dir
+        .into_iter()
+        .chain(std::env::current_dir().ok())
+        .collect()
+}
+
+fn fallback_model(dirs: &[PathBuf]) -> Option<PathBuf> {
+    dirs.iter()
+        .map(|dir| dir.join(FALLBACK_MODEL))
+        .find(|path| path.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_model_is_found_in_the_first_dir_that_has_it() {
+        let root = std::env::temp_dir().join(format!("paddock-app-test-{}", std::process::id()));
+        let (empty, full) = (root.join("empty"), root.join("full"));
+        std::fs::create_dir_all(full.join("models")).unwrap();
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::write(full.join(FALLBACK_MODEL), b"GGUF").unwrap();
+        assert_eq!(
+            fallback_model(&[empty.clone(), full.clone()]),
+            Some(full.join(FALLBACK_MODEL))
+        );
+        assert_eq!(fallback_model(&[empty]), None);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

@@ -1,0 +1,489 @@
+//! The menu-bar icon and its menu. A task follows the server's phase (and, while it runs, the
+//! library's status) and redraws the status line, the check marks and the icon.
+
+use std::error::Error;
+
+use paddock::autostart::Autostart as _;
+use paddock::server::Status;
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_clipboard_manager::ClipboardExt as _;
+use tray_icon::TrayIconId;
+
+use crate::login::LoginItem;
+use crate::server::{self, ModelChoice, Phase, Server};
+use crate::window;
+
+const TRAY: &str = "paddock";
+
+/// Menu item ids.
+const STATUS: &str = "status";
+const SERVER_ON: &str = "server-on";
+const COPY_API_URL: &str = "copy-api-url";
+const OPEN: &str = "open";
+const LAUNCH_AT_LOGIN: &str = "launch-at-login";
+const QUIT: &str = "quit";
+/// A Model menu item's id is this prefix and the model's id.
+const MODEL_PREFIX: &str = "model:";
+
+/// What the icon says, by a small mark on a monochrome template image (see scripts/icons.sh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IconState {
+    Stopped,
+    Idle,
+    Generating,
+    Error,
+}
+
+impl IconState {
+    fn image(self) -> tauri::Result<Image<'static>> {
+        Image::from_bytes(match self {
+            IconState::Stopped => include_bytes!("../../icons/tray/stopped.png"),
+            IconState::Idle => include_bytes!("../../icons/tray/idle.png"),
+            IconState::Generating => include_bytes!("../../icons/tray/generating.png"),
+            IconState::Error => include_bytes!("../../icons/tray/error.png"),
+        })
+    }
+}
+
+/// The items that change after the menu is built.
+struct Items<R: Runtime> {
+    status: MenuItem<R>,
+    server_on: CheckMenuItem<R>,
+    copy_api_url: MenuItem<R>,
+}
+
+pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let launch_enabled = LoginItem(app.clone()).state().is_ok_and(|s| s.enabled);
+    let items = Items {
+        status: MenuItem::with_id(app, STATUS, "Starting…", false, None::<&str>)?,
+        server_on: CheckMenuItem::with_id(app, SERVER_ON, "Server on", true, false, None::<&str>)?,
+        copy_api_url: MenuItem::with_id(app, COPY_API_URL, "Copy API URL", false, None::<&str>)?,
+    };
+    let launch_at_login = CheckMenuItem::with_id(
+        app,
+        LAUNCH_AT_LOGIN,
+        "Launch at login",
+        true,
+        launch_enabled,
+        None::<&str>,
+    )?;
+    let open = MenuItem::with_id(app, OPEN, "Open Paddock…", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, QUIT, "Quit Paddock", true, None::<&str>)?;
+    let models = Submenu::with_id(app, "models", "Model", false)?;
+    let menu = Menu::with_items(
+        app,
+        &[
+            &items.status,
+            &PredefinedMenuItem::separator(app)?,
+            &items.server_on,
+            &models,
+            &items.copy_api_url,
+            &open,
+            &PredefinedMenuItem::separator(app)?,
+            &launch_at_login,
+            &PredefinedMenuItem::separator(app)?,
+            &quit,
+        ],
+    )?;
+    TrayIconBuilder::with_id(TrayIconId::new(TRAY))
+        .icon(IconState::Stopped.image()?)
+        .icon_as_template(true)
+        .tooltip("Paddock")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(on_menu_event)
+        .build(app)?;
+    app.manage(LaunchAtLogin(launch_at_login));
+    tauri::async_runtime::spawn(follow_server(app.clone(), items));
+    tauri::async_runtime::spawn(follow_models(app.clone(), models));
+    Ok(())
+}
+
+/// Rebuilds the Model menu whenever the library's list or the loaded model changes: one check
+/// item per model, the loaded one checked, each with the budget's fit verdict.
+async fn follow_models<R: Runtime>(app: AppHandle<R>, menu: Submenu<R>) {
+    let mut models = app.state::<Server>().models();
+    loop {
+        let choices = models.borrow_and_update().clone();
+        if let Err(e) = fill_models(&app, &menu, &choices) {
+            tracing::warn!("model menu update failed: {e}");
+        }
+        if models.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+fn fill_models<R: Runtime>(
+    app: &AppHandle<R>,
+    menu: &Submenu<R>,
+    choices: &[ModelChoice],
+) -> tauri::Result<()> {
+    for item in menu.items()? {
+        menu.remove(&item)?;
+    }
+    for choice in choices {
+        let item = CheckMenuItem::with_id(
+            app,
+            format!("{MODEL_PREFIX}{}", choice.id),
+            format!("{} ({})", choice.id, choice.fit),
+            !choice.loaded,
+            choice.loaded,
+            None::<&str>,
+        )?;
+        menu.append(&item)?;
+    }
+    menu.set_enabled(!choices.is_empty())
+}
+
+/// The check item, kept to show the real login-item state after either the menu or the web
+/// UI changed it.
+struct LaunchAtLogin<R: Runtime>(CheckMenuItem<R>);
+
+pub fn show_launch_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) {
+    if let Some(item) = app.try_state::<LaunchAtLogin<R>>() {
+        if let Err(e) = item.0.set_checked(enabled) {
+            tracing::warn!("tray check mark: {e}");
+        }
+    }
+}
+
+fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
+    let server = app.state::<Server>();
+    let result: Result<(), Box<dyn Error>> = match event.id().as_ref() {
+        SERVER_ON => {
+            match server.phase() {
+                Phase::Stopped | Phase::Failed(_) => server.start(),
+                Phase::Starting { .. } | Phase::Running(_) | Phase::Stopping => server.stop(),
+            }
+            Ok(())
+        }
+        COPY_API_URL => match server.phase().status() {
+            Some(status) => app
+                .clipboard()
+                .write_text(server::api_url(status))
+                .map_err(Into::into),
+            None => Ok(()),
+        },
+        OPEN => {
+            let url = server.phase().status().map(server::ui_url);
+            window::show_main(app, url.as_deref()).map_err(Into::into)
+        }
+        LAUNCH_AT_LOGIN => {
+            let login = LoginItem(app.clone());
+            login
+                .state()
+                .and_then(|state| login.set(!state.enabled))
+                .map(drop)
+                .map_err(Into::into)
+        }
+        QUIT => {
+            let (app, server) = (app.clone(), server.inner().clone());
+            tauri::async_runtime::spawn(async move {
+                server.stop_and_wait().await;
+                app.exit(0);
+            });
+            Ok(())
+        }
+        id => {
+            if let Some(model) = id.strip_prefix(MODEL_PREFIX) {
+                server.load(model);
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!("menu item {:?}: {e}", event.id().as_ref());
+    }
+}
+
+/// Redraws the menu and icon on every change of phase or of the running server's status.
+async fn follow_server<R: Runtime>(app: AppHandle<R>, items: Items<R>) {
+    let mut phase_rx = app.state::<Server>().watch();
+    let mut shown: Option<View> = None;
+    loop {
+        let phase = phase_rx.borrow_and_update().clone();
+        let view = View::of(&phase);
+        if shown.as_ref() != Some(&view) {
+            if let Err(e) = view.apply(&app, &items, shown.as_ref()) {
+                tracing::warn!("tray update failed: {e}");
+            }
+            shown = Some(view);
+        }
+        if let Some(status) = phase.status() {
+            if let Err(e) = window::follow_server(&app, &server::ui_url(status)) {
+                tracing::warn!("window did not follow the server: {e}");
+            }
+        }
+        if phase_rx.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Everything the tray shows, computed from the phase alone.
+#[derive(Debug, Clone, PartialEq)]
+struct View {
+    icon: IconState,
+    status: String,
+    /// Full text for the tooltip (errors are shortened in the menu).
+    tooltip: String,
+    server_on: bool,
+    serving: bool,
+}
+
+/// Menu lines longer than this are cut (menus grow as wide as their longest line).
+const STATUS_CHARS: usize = 60;
+
+impl View {
+    fn of(phase: &Phase) -> Self {
+        let (icon, status) = match phase {
+            Phase::Stopped => (IconState::Stopped, "Server off".to_string()),
+            Phase::Starting { progress } => (
+                IconState::Generating,
+                format!("Loading the model… {:.0} %", progress * 100.0),
+            ),
+            Phase::Stopping => (IconState::Generating, "Stopping…".to_string()),
+            Phase::Failed(error) => (IconState::Error, format!("Error: {error}")),
+            Phase::Running(status) => Summary::of(status).line(),
+        };
+        Self {
+            icon,
+            status: shorten(&status, STATUS_CHARS),
+            tooltip: format!("Paddock: {status}"),
+            server_on: matches!(phase, Phase::Starting { .. } | Phase::Running(_)),
+            serving: matches!(phase, Phase::Running(_)),
+        }
+    }
+
+    fn apply<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        items: &Items<R>,
+        shown: Option<&View>,
+    ) -> tauri::Result<()> {
+        items.status.set_text(&self.status)?;
+        items.server_on.set_checked(self.server_on)?;
+        items.copy_api_url.set_enabled(self.serving)?;
+        if let Some(tray) = app.tray_by_id(&TrayIconId::new(TRAY)) {
+            tray.set_tooltip(Some(&self.tooltip))?;
+            // Only on change: on Linux every new icon is written out as a file.
+            if shown.is_none_or(|v| v.icon != self.icon) {
+                tray.set_icon_with_as_template(Some(self.icon.image()?), true)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the tray shows of a running server, taken from the library's status.
+#[derive(Debug, Clone, PartialEq)]
+struct Summary {
+    state: Served,
+    model: Option<String>,
+    loading: Option<(String, f32)>,
+    error: Option<String>,
+    /// What llama.cpp allocated for the model (weights, KV cache, state, compute) and the
+    /// machine's memory, bytes.
+    memory: Option<(u64, u64)>,
+    tokens_per_second: Option<f64>,
+}
+
+/// The library's `ServerState`, which `paddock::server` does not export: read by its wire
+/// name, as `/api/status` sends it to the web UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    NoModel,
+    Loading,
+    Idle,
+    Generating,
+    Error,
+}
+
+impl Summary {
+    fn of(status: &Status) -> Self {
+        let state = match serde_json::to_value(status.state) {
+            Ok(serde_json::Value::String(name)) => match name.as_str() {
+                "no_model" => Served::NoModel,
+                "loading" => Served::Loading,
+                "generating" => Served::Generating,
+                "error" => Served::Error,
+                _ => Served::Idle,
+            },
+            _ => Served::Idle,
+        };
+        let measured = status.memory.measured.as_ref();
+        let total = status.memory.machine.as_ref().map(|m| m.total_memory);
+        Self {
+            state,
+            model: status.model.as_ref().map(|m| m.id.clone()),
+            loading: status
+                .loading
+                .as_ref()
+                .map(|l| (l.model.clone(), l.progress)),
+            error: status.error.clone(),
+            memory: measured.zip(total).map(|(m, total)| {
+                let used = m.weights
+                    + m.kv_cache.unwrap_or(0)
+                    + m.recurrent_state.unwrap_or(0)
+                    + m.compute.unwrap_or(0);
+                (used, total)
+            }),
+            tokens_per_second: status.last_tps,
+        }
+    }
+
+    fn line(&self) -> (IconState, String) {
+        match (self.state, &self.loading, &self.model) {
+            (Served::Loading, Some((model, progress)), _) => (
+                IconState::Generating,
+                format!("Loading {model}… {:.0} %", progress * 100.0),
+            ),
+            (Served::Error, ..) => (
+                IconState::Error,
+                format!("Error: {}", self.error.as_deref().unwrap_or("unknown")),
+            ),
+            (Served::Idle | Served::Generating, _, Some(model)) => {
+                let mut line = model.clone();
+                if let Some((used, total)) = self.memory {
+                    line += &format!(" · {} of {}", size(used), size(total));
+                }
+                if let Some(tps) = self.tokens_per_second {
+                    line += &format!(" · {tps:.0} t/s");
+                }
+                let icon = match self.state {
+                    Served::Generating => IconState::Generating,
+                    _ => IconState::Idle,
+                };
+                (icon, line)
+            }
+            _ => (IconState::Idle, "Serving, no model loaded".to_string()),
+        }
+    }
+}
+
+/// Binary units, as Activity Monitor and the web UI show them: MiB below 1 GiB.
+fn size(bytes: u64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    match bytes as f64 / MIB {
+        mib if mib < 1024.0 => format!("{mib:.0} MiB"),
+        mib => format!("{:.1} GiB", mib / 1024.0),
+    }
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(state: Served) -> Summary {
+        Summary {
+            state,
+            model: Some("SmolLM2".into()),
+            loading: None,
+            error: None,
+            memory: Some((3 << 29, 24 << 30)),
+            tokens_per_second: Some(212.4),
+        }
+    }
+
+    #[test]
+    fn the_status_line_names_the_model_memory_and_speed() {
+        let (icon, line) = summary(Served::Generating).line();
+        assert_eq!(line, "SmolLM2 · 1.5 GiB of 24.0 GiB · 212 t/s");
+        assert_eq!(icon, IconState::Generating);
+        let first = Summary {
+            tokens_per_second: None,
+            ..summary(Served::Idle)
+        };
+        assert_eq!(
+            first.line(),
+            (IconState::Idle, "SmolLM2 · 1.5 GiB of 24.0 GiB".into())
+        );
+        let small = Summary {
+            memory: Some((289 << 20, 25_271_000_000)),
+            ..first
+        };
+        assert_eq!(small.line().1, "SmolLM2 · 289 MiB of 23.5 GiB");
+    }
+
+    #[test]
+    fn loads_and_load_errors_of_a_running_server_show_as_such() {
+        let loading = Summary {
+            loading: Some(("Qwen3".into(), 0.456)),
+            model: None,
+            ..summary(Served::Loading)
+        };
+        assert_eq!(
+            loading.line(),
+            (IconState::Generating, "Loading Qwen3… 46 %".into())
+        );
+        let failed = Summary {
+            error: Some("does not fit".into()),
+            model: None,
+            ..summary(Served::Error)
+        };
+        assert_eq!(
+            failed.line(),
+            (IconState::Error, "Error: does not fit".into())
+        );
+        let unloaded = Summary {
+            model: None,
+            ..summary(Served::NoModel)
+        };
+        assert_eq!(unloaded.line().0, IconState::Idle);
+    }
+
+    #[test]
+    fn each_phase_has_its_icon_and_check_mark() {
+        let cases = [
+            (Phase::Stopped, IconState::Stopped, false),
+            (
+                Phase::Starting { progress: 0.5 },
+                IconState::Generating,
+                true,
+            ),
+            (Phase::Stopping, IconState::Generating, false),
+            (Phase::Failed("x".into()), IconState::Error, false),
+        ];
+        for (phase, icon, on) in cases {
+            let view = View::of(&phase);
+            assert_eq!((view.icon, view.server_on), (icon, on), "{phase:?}");
+        }
+        assert_eq!(
+            View::of(&Phase::Starting { progress: 0.5 }).status,
+            "Loading the model… 50 %"
+        );
+    }
+
+    #[test]
+    fn long_errors_are_cut_in_the_menu_but_whole_in_the_tooltip() {
+        let error = "cannot bind 127.0.0.1:8080: address in use ".repeat(3);
+        let view = View::of(&Phase::Failed(error.clone()));
+        assert_eq!(view.status.chars().count(), STATUS_CHARS + 1);
+        assert!(view.status.ends_with('…'));
+        assert!(view.tooltip.ends_with(&error));
+    }
+
+    #[test]
+    fn every_state_has_a_decodable_icon() {
+        for state in [
+            IconState::Stopped,
+            IconState::Idle,
+            IconState::Generating,
+            IconState::Error,
+        ] {
+            let image = state.image().unwrap();
+            assert_eq!((image.width(), image.height()), (44, 44), "{state:?}");
+        }
+    }
+}
