@@ -77,7 +77,7 @@ async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
     // The server starts on Gemma; downloads go to its own models folder under XDG_DATA_HOME.
     let data = temp_dir("data");
     // Served from a folder of its own, so the library holds no other copy of SmolLM2.
-    let gemma = data.join("gemma-3-270m-q4_k_m.gguf");
+    let gemma = temp_dir("served").join("gemma-3-270m-q4_k_m.gguf");
     std::os::unix::fs::symlink(common::gemma3(), &gemma).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
     cmd.args(["serve", "-m"])
@@ -197,4 +197,32 @@ async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
         .await
         .unwrap();
     assert_eq!(loaded["model"]["path"], file.display().to_string());
+
+    // Deleting: only what Paddock downloaded, and not while it is loaded.
+    let delete = |id: &str| client.delete(format!("{url}/api/models/{id}")).send();
+    assert_eq!(delete(common::SMOLLM2_ID).await.unwrap().status(), 409);
+    assert_eq!(delete("gemma-3-270m-q4_k_m").await.unwrap().status(), 403);
+    assert!(gemma.exists());
+    client
+        .post(format!("{url}/api/models/load"))
+        .json(&json!({"model": "gemma-3-270m-q4_k_m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete(common::SMOLLM2_ID).await.unwrap().status(), 200);
+    assert!(!file.exists() && !file.parent().unwrap().exists());
+    let library: Value = client
+        .get(format!("{url}/api/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!library["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == common::SMOLLM2_ID));
+    assert_eq!(delete(common::SMOLLM2_ID).await.unwrap().status(), 404);
 }

@@ -39,15 +39,17 @@ pub struct Library {
 }
 
 impl Library {
-    /// Paddock's own models folder, the folder of `served` (if any), and the Hugging Face
-    /// and LM Studio caches found on this machine (read-only).
+    /// Paddock's own models folder, the Hugging Face and LM Studio caches (read-only), and
+    /// the folder of `served` (if any).
     pub fn new(served: Option<&std::path::Path>, settings: budget::Settings) -> Self {
         let mut folders = Vec::new();
-        if let Some(dir) = served.and_then(std::path::Path::parent) {
-            folders.push((dir.to_path_buf(), catalog::Source::UserFolder));
-        }
+        // Paddock's own folder first: a file reachable from two folders is listed once, from
+        // the first, and only files in Paddock's own folder may be deleted.
         if let Some(own) = crate::config::paths::models_dir() {
             folders.extend(catalog::default_folders(&own));
+        }
+        if let Some(dir) = served.and_then(std::path::Path::parent) {
+            folders.push((dir.to_path_buf(), catalog::Source::UserFolder));
         }
         Self {
             folders,

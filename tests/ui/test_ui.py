@@ -273,6 +273,18 @@ def test_download_from_hugging_face_then_load(hub_page: Page, hub_server: Server
     assert status["state"] == "idle" and status["model"]["id"] == SMOL_ID, status
     assert status["model"]["path"].startswith(str(hub_server.own_models)), status["model"]["path"]
 
+    # Only downloaded models can be deleted, and not while loaded.
+    gemma = page.locator(f'[data-testid="model-card"][data-model-id="{GEMMA_ID}"]')
+    expect(gemma.get_by_test_id("delete")).to_have_count(0)
+    expect(smol.get_by_test_id("delete")).to_be_hidden()
+    gemma.get_by_role("button", name="Load").click()
+    wait_ready(page, GEMMA_ID)
+    page.once("dialog", lambda dialog: dialog.accept())
+    smol.get_by_test_id("delete").click()
+    expect(smol).to_have_count(0)
+    assert not any(m["id"] == SMOL_ID for m in hub_server.api("GET", "/api/models")["models"])
+    assert not list(hub_server.own_models.rglob("*.gguf"))
+
 
 def test_unknown_repo_says_so(hub_page: Page, hub_server: Server):
     page = hub_page

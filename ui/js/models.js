@@ -2,10 +2,10 @@
 // machine, and Load/Unload. Load progress comes from the status stream, not from the load call,
 // which only answers once the model is ready.
 
-import { post } from './api.js';
+import { post, del } from './api.js';
 import { h, $, replace } from './dom.js';
 import { bytes, params, tokens, sourceLabel, VERDICT_LABELS } from './format.js';
-import { store, acceptStatus } from './store.js';
+import { store, acceptStatus, refreshCatalog } from './store.js';
 
 let list;
 let pending = null; // id of a load/unload this page started and is waiting for
@@ -20,6 +20,7 @@ export function initModels({ showMemoryFor }) {
     if (button.dataset.action === 'load') load(id);
     else if (button.dataset.action === 'unload') unload(id);
     else if (button.dataset.action === 'memory') showMemoryFor(id);
+    else if (button.dataset.action === 'delete') remove(id);
   });
   store.addEventListener('catalog', render);
   store.addEventListener('status', update);
@@ -31,6 +32,23 @@ async function load(id) {
 
 async function unload(id) {
   await act(id, () => post('/api/models/unload'));
+}
+
+/** Only models Paddock downloaded can be deleted; other folders belong to other apps. */
+async function remove(id) {
+  if (!window.confirm(`Delete ${id} from Paddock's models folder? The file is removed from disk.`)) return;
+  pending = id;
+  errors.delete(id);
+  update();
+  try {
+    await del(`/api/models/${encodeURIComponent(id)}`);
+    refreshCatalog();
+  } catch (err) {
+    errors.set(id, err.message);
+  } finally {
+    pending = null;
+    update();
+  }
 }
 
 async function act(id, call) {
@@ -106,6 +124,8 @@ function card(model) {
       h('span', { class: 'progress-fill' })),
     h('p', { class: 'notice error', role: 'alert', 'data-testid': 'model-error', hidden: true }),
     h('div', { class: 'model-actions' },
+      model.read_only ? null
+        : h('button', { type: 'button', class: 'danger', 'data-action': 'delete', 'data-testid': 'delete' }, 'Delete'),
       h('button', { type: 'button', 'data-action': 'memory' }, 'Memory'),
       h('button', { type: 'button', 'data-action': 'unload', 'data-testid': 'unload', hidden: true }, 'Unload'),
       h('button', { type: 'button', class: 'primary', 'data-action': 'load', 'data-testid': 'load' }, 'Load')));
@@ -143,6 +163,11 @@ function update() {
     const unloadButton = el.querySelector('[data-action="unload"]');
     unloadButton.hidden = !loaded;
     unloadButton.disabled = busy;
+    const deleteButton = el.querySelector('[data-action="delete"]');
+    if (deleteButton) {
+      deleteButton.hidden = loaded;
+      deleteButton.disabled = busy;
+    }
 
     const bar = el.querySelector('[role="progressbar"]');
     const loadingThis = loadingId === id || (pending === id && !loaded && status?.state !== 'error');

@@ -33,10 +33,18 @@ function setConnected(connected) {
 }
 
 let catalogRequest = null;
+let catalogStale = false;
 
-/** Refetches /api/models; concurrent callers share one request. */
+/**
+ * Refetches /api/models. While one request is on its way, callers share it, and one more
+ * follows it: the one on its way may have been asked before the change a caller is about.
+ */
 export function refreshCatalog() {
-  catalogRequest ??= get('/api/models')
+  if (catalogRequest) {
+    catalogStale = true;
+    return catalogRequest;
+  }
+  catalogRequest = get('/api/models')
     .then((catalog) => {
       store.catalog = catalog;
       store.catalogError = null;
@@ -46,7 +54,13 @@ export function refreshCatalog() {
       store.catalogError = err;
       store.dispatchEvent(new CustomEvent('catalog', { detail: null }));
     })
-    .finally(() => (catalogRequest = null));
+    .finally(() => {
+      catalogRequest = null;
+      if (catalogStale) {
+        catalogStale = false;
+        refreshCatalog();
+      }
+    });
   return catalogRequest;
 }
 

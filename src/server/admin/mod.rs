@@ -66,6 +66,7 @@ pub fn routes() -> Router<AppState> {
         .route("/models", get(models::list))
         .route("/models/load", post(models::load))
         .route("/models/unload", post(models::unload))
+        .route("/models/{id}", axum::routing::delete(models::delete))
         .route("/budget", get(models::budget))
         .route("/hub", get(downloads::hub_models))
         .route("/downloads", get(downloads::list).post(downloads::start))

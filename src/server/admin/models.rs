@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -127,6 +128,45 @@ pub async fn switch_model(state: &AppState, choice: Choice) -> Result<(), ApiErr
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// `DELETE /api/models/{id}`: removes a model Paddock downloaded (all its parts). Models in
+/// other folders (the Hugging Face cache, LM Studio's, the user's) belong to others and are
+/// refused, as is the loaded model.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let admin = state.admin()?;
+    let busy = state.router.list().iter().any(|m| m.id == id)
+        || state.router.loading().is_some_and(|l| l.model == id);
+    if busy {
+        return Err(
+            ApiError::bad_request(format!("{id} is loaded; unload it first"))
+                .with_status(StatusCode::CONFLICT),
+        );
+    }
+    let file = admin
+        .library
+        .files()
+        .into_iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| ApiError::from(RouterError::UnknownModel { name: id.clone() }))?;
+    if file.read_only {
+        return Err(ApiError::forbidden(format!(
+            "{id} is not in Paddock's models folder; Paddock deletes only the models it downloaded"
+        )));
+    }
+    for part in &file.parts {
+        std::fs::remove_file(part)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", part.display())))?;
+    }
+    // The repo's folder goes too once it is empty (`remove_dir` refuses a non-empty one).
+    if let Some(dir) = file.parts.first().and_then(|p| p.parent()) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    tracing::info!(model = %id, "deleted");
+    Ok(axum::Json(json!({ "deleted": id, "files": file.parts })).into_response())
 }
 
 /// `POST /api/models/unload`.
