@@ -43,4 +43,18 @@ pub mod service;
 mod test_util;
 
 pub use app::App;
+
+/// Logs to stderr, filtered by `PADDOCK_LOG` (default: info, llama.cpp's own chatter at warn);
+/// for the CLI and the desktop app alike.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
+                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
 pub use error::{Error, Result};

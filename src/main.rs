@@ -1,6 +1,5 @@
 //! `paddock`: the headless command line. Parses flags, then hands over to the library.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,14 +102,7 @@ struct BenchArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
-                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    paddock::init_logging();
     match Cli::parse_from(normalize_llama_args(std::env::args())).command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),

@@ -55,6 +55,10 @@ fn fake_hub(root: &Path) -> (Running, String) {
     start(cmd)
 }
 
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paddock-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -89,14 +93,7 @@ async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
     let (_server, url) = start(cmd);
     let client = reqwest::Client::new();
 
-    let listed: Value = client
-        .get(format!("{url}/api/hub?repo=test-org/smol-gguf"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&client, format!("{url}/api/hub?repo=test-org/smol-gguf")).await;
     assert_eq!(listed["models"][0]["id"], common::SMOLLM2_ID, "{listed}");
     assert_eq!(listed["models"][0]["total_size"], 98_362_432u64);
     let missing = client
@@ -165,14 +162,7 @@ async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
         std::fs::read(&file).unwrap(),
         std::fs::read(common::smollm2()).unwrap()
     );
-    let library: Value = client
-        .get(format!("{url}/api/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let library: Value = get_json(&client, format!("{url}/api/models")).await;
     let parts: Vec<String> = library["models"]
         .as_array()
         .unwrap()
@@ -211,14 +201,7 @@ async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
         .unwrap();
     assert_eq!(delete(common::SMOLLM2_ID).await.unwrap().status(), 200);
     assert!(!file.exists() && !file.parent().unwrap().exists());
-    let library: Value = client
-        .get(format!("{url}/api/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let library: Value = get_json(&client, format!("{url}/api/models")).await;
     assert!(!library["models"]
         .as_array()
         .unwrap()

@@ -9,7 +9,6 @@ mod server;
 mod tray;
 mod window;
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -29,14 +28,7 @@ struct Cli {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
-                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    paddock::init_logging();
     let cli = Cli::parse_from(normalize_llama_args(std::env::args()));
     app(Builder::default(), cli.serve)
         .build(tauri::generate_context!())
