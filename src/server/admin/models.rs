@@ -271,9 +271,6 @@ pub(super) fn serving(
             raw.model = RawModel::default();
         }
         raw.model.path = file.parts.first().cloned();
-    } else if raw.model.path.is_none() {
-        // Budgets need engine settings only; any name satisfies the "which model" rule.
-        raw.model.path = Some("model.gguf".into());
     }
     let over = RawSettings {
         engine: RawEngine {
@@ -286,5 +283,5 @@ pub(super) fn serving(
         },
         ..RawSettings::default()
     };
-    Settings::resolve(raw.merge(over)).map_err(|e| ApiError::bad_request(e.to_string()))
+    settings::resolve(raw.merge(over))
 }

@@ -161,9 +161,11 @@ fn saved(admin: &Admin) -> Result<RawSettings, ApiError> {
     }
 }
 
-fn resolve(mut raw: RawSettings) -> Result<Settings, ApiError> {
+/// Resolves by the start-up rules; a 400 naming the setting when one is wrong.
+pub(super) fn resolve(mut raw: RawSettings) -> Result<Settings, ApiError> {
     if raw.model.path.is_none() {
-        // Settings without a model are still worth checking and showing.
+        // Settings without a model are still worth checking and showing, and budgets need
+        // engine settings only: any name satisfies the "which model" rule.
         raw.model.path = Some("model.gguf".into());
     }
     Settings::resolve(raw).map_err(|e| ApiError::bad_request(e.to_string()))
