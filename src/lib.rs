@@ -51,7 +51,7 @@ pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
-                .unwrap_or_else(|_| "info,llama_cpp_2=warn".into()),
+                .unwrap_or_else(|_| "info,llama_cpp_2=warn,llama-cpp-2=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

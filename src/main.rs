@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use paddock::app::Extras;
 use paddock::autostart::Autostart;
 use paddock::config::{normalize_llama_args, ServeArgs, Settings};
-use paddock::engine::probe::ProbeTest;
 use paddock::engine::LoadProgress;
 use paddock::service::{self, Backend, Home, ServiceAutostart, ServiceSpec};
 use paddock::App;
@@ -74,31 +73,41 @@ struct ModelsArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
     #[command(flatten)]
     serve: ServeArgs,
-    /// Prompt sizes to test (pp), comma-separated or repeated.
-    #[arg(
-        short = 'p',
-        long = "n-prompt",
-        value_delimiter = ',',
-        default_value = "512"
-    )]
+    /// Prompt sizes to test (pp), comma-separated or repeated
+    /// [default: 512,1024,...,65536, capped at the model's trained context].
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',')]
     n_prompt: Vec<u32>,
-    /// Generation lengths to test (tg).
-    #[arg(
-        short = 'n',
-        long = "n-gen",
-        value_delimiter = ',',
-        default_value = "128"
-    )]
+    /// Generation lengths to test (tg) [default: 128,256,512,1024].
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',')]
     n_gen: Vec<u32>,
+    /// Tokens already in the context before each test [default: 0].
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',')]
+    n_depth: Vec<u32>,
     /// Repetitions of each test.
-    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    #[arg(short = 'r', long = "repetitions", default_value_t = paddock::bench::Plan::default().repetitions)]
     reps: u32,
     /// md, json or csv.
     #[arg(short = 'o', long = "output", default_value = "md")]
     output: String,
+    /// Do not add the run to the benchmark history.
+    #[arg(long)]
+    no_history: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Print the benchmark history (every run of `paddock bench` and of the web UI).
+    History {
+        /// md, json or csv.
+        #[arg(short = 'o', long = "output", default_value = "md")]
+        output: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -186,36 +195,67 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let history = paddock::config::paths::bench_history_file()
+        .map(paddock::bench::History::new)
+        .context("no data directory for the benchmark history")?;
+    if let Some(BenchCommand::History { output }) = &args.command {
+        let runs = history.list()?;
+        match output.as_str() {
+            "json" => println!("{}", serde_json::to_string_pretty(&runs)?),
+            "csv" => print!("{}", paddock::bench::csv(&runs)),
+            _ => runs
+                .iter()
+                .for_each(|r| println!("{}", paddock::bench::markdown(r))),
+        }
+        return Ok(());
+    }
     let settings = Settings::load(&args.serve)?;
-    let mut tests: Vec<ProbeTest> = args
-        .n_prompt
-        .iter()
-        .filter(|&&n| n > 0)
-        .map(|&n| ProbeTest {
-            n_prompt: n,
-            n_gen: 0,
-        })
-        .collect();
-    tests.extend(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| ProbeTest {
-        n_prompt: 0,
-        n_gen: n,
-    }));
+    let defaults = paddock::bench::Plan::default();
+    let or_default = |given: &[u32], default: Vec<u32>| {
+        if given.is_empty() {
+            default
+        } else {
+            given.to_vec()
+        }
+    };
+    let plan = paddock::bench::Plan {
+        n_prompt: or_default(&args.n_prompt, defaults.n_prompt),
+        n_gen: or_default(&args.n_gen, defaults.n_gen),
+        n_depth: or_default(&args.n_depth, defaults.n_depth),
+        repetitions: args.reps,
+    };
+    let library = paddock::library::Library::new(
+        Some(&settings.model_path),
+        paddock::library::budget_settings(&settings.engine),
+    );
+    let file = paddock::library::Library::file_at(&settings.model_path);
+    let job = paddock::bench::prepare(&library, file, settings.engine.clone(), plan)?;
+    for warning in &job.warnings {
+        eprintln!("warning: {warning}");
+    }
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template(
-            "{spinner} benchmarking [{bar:30}] {pos}/{len} runs ({elapsed})",
+            "{spinner} benchmarking {msg} [{bar:30}] {pos}/{len} runs ({elapsed})",
         )
         .context("progress template")?
         .progress_chars("=> "),
     );
-    let results = paddock::bench::run(&settings.engine, &tests, args.reps, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
+    let run = paddock::bench::run(job, |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        bar.set_message(p.current.clone().unwrap_or_default());
+        true
     })?;
     bar.finish_and_clear();
+    if !args.no_history {
+        history
+            .append(&run)
+            .with_context(|| format!("cannot add to the history {}", history.path().display()))?;
+    }
     match args.output.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&results)?),
-        "csv" => print!("{}", paddock::bench::csv(&results)),
-        _ => print!("{}", paddock::bench::markdown(&results)),
+        "json" => println!("{}", serde_json::to_string_pretty(&run)?),
+        "csv" => print!("{}", paddock::bench::csv(std::slice::from_ref(&run))),
+        _ => print!("{}", paddock::bench::markdown(&run)),
     }
     Ok(())
 }

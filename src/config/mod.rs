@@ -43,6 +43,8 @@ pub struct Settings {
     pub raw: RawSettings,
     /// The file settings are saved to: the one given, else the default location.
     pub config_file: Option<PathBuf>,
+    /// Where benchmark runs are kept ([`paths::bench_history_file`]).
+    pub bench_history: Option<PathBuf>,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -176,6 +178,7 @@ impl Settings {
             model_path,
             raw: given,
             config_file: None,
+            bench_history: paths::bench_history_file(),
         })
     }
 }

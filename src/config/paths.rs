@@ -18,3 +18,12 @@ pub fn models_dir() -> Option<PathBuf> {
 pub fn config_file() -> Option<PathBuf> {
     config_dir().map(|d| d.join("paddock.toml"))
 }
+
+/// Benchmark results, one JSON object per line, oldest first: `bench-history.jsonl` in the
+/// platform data directory (`PADDOCK_BENCH_HISTORY` overrides it, for tests and scripts).
+pub fn bench_history_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PADDOCK_BENCH_HISTORY") {
+        return Some(PathBuf::from(path));
+    }
+    ProjectDirs::from("", "", "Paddock").map(|d| d.data_dir().join("bench-history.jsonl"))
+}

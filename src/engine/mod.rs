@@ -56,6 +56,23 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         .map_err(|e| EngineError::Context(e.clone()))
 }
 
+/// Which llama.cpp this is and what it was built with: the vendoring crate's version and
+/// llama.cpp's own feature line ("CPU : SSE3 = 1 | AVX2 = 1 | ..."), for benchmark records.
+pub fn llama_cpp_version() -> String {
+    let _ = backend(); // the feature line lists the backends registered by then
+                       // SAFETY: llama_print_system_info returns a pointer to a static, NUL-terminated buffer.
+    let features = unsafe { std::ffi::CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
+    format!(
+        "llama-cpp-sys-2 {} ({})",
+        env!("PADDOCK_LLAMA_CPP_SYS_VERSION"),
+        features
+            .to_string_lossy()
+            .trim()
+            .trim_end_matches('|')
+            .trim()
+    )
+}
+
 /// A cheap, cloneable handle to one loaded model and its engine thread. When the last handle
 /// is dropped the thread finishes the work it has and exits, freeing the model.
 #[derive(Clone)]

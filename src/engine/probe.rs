@@ -1,6 +1,8 @@
 //! Raw throughput of the loaded build, measured exactly as llama.cpp's `llama-bench` does so
 //! the numbers compare: pp = one prompt of `n` random tokens decoded in `n_batch` chunks,
-//! tg = `n` single-token decodes. Runs on the calling thread with a context of its own.
+//! tg = `n` single-token decodes, each after an untimed fill of `n_depth` tokens when asked,
+//! with a synchronize after every decode as llama-bench does. Runs on the calling thread with
+//! a context of its own.
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -14,11 +16,22 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::{backend, EngineError, EngineSpec};
 
-/// One llama-bench test: `n_prompt` tokens of prompt processing or `n_gen` of generation.
+/// One llama-bench test: `n_prompt` tokens of prompt processing or `n_gen` of generation,
+/// after `n_depth` tokens already in the context (llama-bench's `-d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeTest {
     pub n_prompt: u32,
     pub n_gen: u32,
+    pub n_depth: u32,
+}
+
+/// One timed repetition, with the tokens llama.cpp itself counted as decoded in it (its perf
+/// counters): proof that a pp512 run really processed 512 prompt tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSample {
+    pub elapsed: Duration,
+    pub n_prompt_decoded: u32,
+    pub n_gen_decoded: u32,
 }
 
 /// Loads the model once and times tests against it.
@@ -46,40 +59,51 @@ impl Probe {
         self.model.n_ctx_train()
     }
 
-    /// Runs one warm-up, then `reps` timed runs, each on an empty cache. `on_rep` is called
-    /// after each run (for progress).
+    /// Runs one warm-up, then `reps` timed runs, each on an empty cache (filled to the test's
+    /// depth first, untimed). `on_rep` is called after each run and stops the test early by
+    /// returning `false` (the samples so far are returned).
     pub fn run(
         &self,
         test: ProbeTest,
         reps: u32,
-        mut on_rep: impl FnMut(),
-    ) -> Result<Vec<Duration>, EngineError> {
-        let mut ctx = self.context(test.n_prompt + test.n_gen)?;
+        mut on_rep: impl FnMut() -> bool,
+    ) -> Result<Vec<ProbeSample>, EngineError> {
+        let mut ctx = self.context(test.n_depth + test.n_prompt + test.n_gen)?;
         let n_vocab = self.model.n_vocab();
-        let bos = self.model.vocab().bos();
         let mut rng = rand::rng();
         let mut random = move || LlamaToken(rand::Rng::random_range(&mut rng, 0..n_vocab));
+        // Warm-up, as llama-bench: one prompt pass and one generated token.
         if test.n_prompt > 0 {
-            self.prompt(&mut ctx, test.n_prompt, bos, &mut random)?;
+            self.prompt(&mut ctx, test.n_prompt, &mut random)?;
         }
         if test.n_gen > 0 {
-            self.generate(&mut ctx, 1, bos, &mut random)?;
+            self.generate(&mut ctx, 1, &mut random)?;
         }
-        let mut times = Vec::new();
+        let mut samples = Vec::new();
         for _ in 0..reps {
             ctx.clear_kv_cache();
+            if test.n_depth > 0 {
+                self.prompt(&mut ctx, test.n_depth, &mut random)?;
+            }
+            ctx.reset_timings();
             let start = Instant::now();
             if test.n_prompt > 0 {
-                self.prompt(&mut ctx, test.n_prompt, bos, &mut random)?;
+                self.prompt(&mut ctx, test.n_prompt, &mut random)?;
             }
             if test.n_gen > 0 {
-                self.generate(&mut ctx, test.n_gen, bos, &mut random)?;
+                self.generate(&mut ctx, test.n_gen, &mut random)?;
             }
-            ctx.synchronize();
-            times.push(start.elapsed());
-            on_rep();
+            let elapsed = start.elapsed();
+            samples.push(ProbeSample {
+                elapsed,
+                n_prompt_decoded: counted(test.n_prompt, ctx.timings().n_p_eval()),
+                n_gen_decoded: counted(test.n_gen, ctx.timings().n_eval()),
+            });
+            if !on_rep() {
+                break;
+            }
         }
-        Ok(times)
+        Ok(samples)
     }
 
     fn context(&self, n_ctx: u32) -> Result<LlamaContext<'_>, EngineError> {
@@ -99,48 +123,60 @@ impl Probe {
             .map_err(|e| EngineError::Context(e.to_string()))
     }
 
-    /// `n` prompt tokens, BOS first where the model wants one, in `n_batch` chunks.
+    /// `n` prompt tokens, BOS first where the model wants one, in `n_batch` chunks, waited for
+    /// at the end (llama-bench's test_prompt, also for the depth fill).
     fn prompt(
         &self,
         ctx: &mut LlamaContext<'_>,
         n: u32,
-        bos: LlamaToken,
         random: &mut impl FnMut() -> LlamaToken,
     ) -> Result<(), EngineError> {
-        let add_bos = self.model.vocab().should_add_bos();
+        let vocab = self.model.vocab();
+        let bos = vocab.should_add_bos();
         let tokens: Vec<LlamaToken> = (0..n)
-            .map(|i| if i == 0 && add_bos { bos } else { random() })
+            .map(|i| if i == 0 && bos { vocab.bos() } else { random() })
             .collect();
         for chunk in tokens.chunks(self.spec.n_batch as usize) {
-            let mut batch =
-                LlamaBatch::get_one(chunk).map_err(|e| EngineError::Decode(e.to_string()))?;
-            ctx.decode(&mut batch)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            decode(ctx, chunk)?;
         }
+        ctx.synchronize();
         Ok(())
     }
 
-    /// `n` single-token decodes of random tokens, as llama-bench's tg test.
+    /// `n` single-token decodes of random tokens, each waited for (llama-bench's test_gen;
+    /// llama.cpp books its token counters at the synchronize, one-token batches as generation).
     fn generate(
         &self,
         ctx: &mut LlamaContext<'_>,
         n: u32,
-        bos: LlamaToken,
         random: &mut impl FnMut() -> LlamaToken,
     ) -> Result<(), EngineError> {
-        let mut token = if self.model.vocab().should_add_bos() {
-            bos
+        let vocab = self.model.vocab();
+        let mut token = if vocab.should_add_bos() {
+            vocab.bos()
         } else {
             random()
         };
         for _ in 0..n {
-            let one = [token];
-            let mut batch =
-                LlamaBatch::get_one(&one).map_err(|e| EngineError::Decode(e.to_string()))?;
-            ctx.decode(&mut batch)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            decode(ctx, &[token])?;
+            ctx.synchronize();
             token = random();
         }
         Ok(())
+    }
+}
+
+fn decode(ctx: &mut LlamaContext<'_>, tokens: &[LlamaToken]) -> Result<(), EngineError> {
+    let mut batch = LlamaBatch::get_one(tokens).map_err(|e| EngineError::Decode(e.to_string()))?;
+    ctx.decode(&mut batch)
+        .map_err(|e| EngineError::Decode(e.to_string()))
+}
+
+/// llama.cpp reports at least 1 for an empty counter; a test that asked for none decoded none.
+fn counted(asked: u32, reported: i32) -> u32 {
+    if asked == 0 {
+        0
+    } else {
+        u32::try_from(reported).unwrap_or(0)
     }
 }

@@ -9,6 +9,8 @@ use crate::budget::{self, Budget, Machine, ModelShape, RecurrentShape};
 use crate::catalog::{self, gguf::as_u64, GgufFile, ModelFacts, ModelFile};
 use crate::engine::{EngineSpec, FlashAttn};
 
+pub mod bandwidth;
+
 /// What macOS and other apps keep, as the source document's budget table reserves it.
 pub const OS_RESERVE_BYTES: u64 = 10 << 30;
 
@@ -66,6 +68,23 @@ impl Library {
     /// Every model's files, without reading them.
     pub fn files(&self) -> Vec<ModelFile> {
         catalog::scan(&self.folders)
+    }
+
+    /// The model file set `path` belongs to (all parts of a split model), from its folder.
+    pub fn file_at(path: &std::path::Path) -> ModelFile {
+        let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let wanted = canonical(path);
+        let folder = path.parent().unwrap_or(std::path::Path::new("."));
+        catalog::scan(&[(folder.to_path_buf(), catalog::Source::UserFolder)])
+            .into_iter()
+            .find(|f| f.parts.iter().any(|p| canonical(p) == wanted))
+            .unwrap_or_else(|| ModelFile {
+                id: crate::engine::model_id(path),
+                parts: vec![path.to_path_buf()],
+                source: catalog::Source::UserFolder,
+                read_only: true,
+                missing_parts: Vec::new(),
+            })
     }
 
     /// One model's facts and budget under other settings (what-if, or before a load).
@@ -260,8 +279,8 @@ fn block_index(name: &str) -> Option<usize> {
 }
 
 /// This machine: RAM from the OS; on Apple Silicon the one pool the GPU shares. Metal's
-/// working-set limit and the memory bandwidth are not read yet, so the limit is the RAM and
-/// there is no tg ceiling.
+/// working-set limit is not read yet, so the limit is the RAM. The bandwidth is Apple's
+/// figure for the chip, or one measured earlier in this process (a benchmark measures it).
 pub fn this_machine() -> Machine {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
@@ -271,7 +290,7 @@ pub fn this_machine() -> Machine {
         gpu_memory: None,
         gpu_limit: None,
         os_reserve: OS_RESERVE_BYTES.min(system.total_memory() / 4),
-        bandwidth: None,
+        bandwidth: bandwidth::known().map(|b| b.bytes_per_sec),
     }
 }
 

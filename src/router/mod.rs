@@ -26,6 +26,9 @@ pub enum RouterError {
     Busy { model: String },
     #[error("loading `{model}` failed: {reason}")]
     Load { model: String, reason: String },
+    /// The machine is lent to something that must run alone (a benchmark).
+    #[error("{reason}; models are unloaded until it ends, try again in a few minutes")]
+    Paused { reason: String },
 }
 
 /// A model ready to serve.
@@ -72,8 +75,26 @@ pub struct ModelRouter {
     /// Shared with the load's progress hook.
     loading: Arc<Mutex<Option<Loading>>>,
     last_error: Mutex<Option<String>>,
+    /// Why requests are refused and nothing loads, while something runs alone.
+    paused: Arc<Mutex<Option<String>>>,
     /// Bumped on every change: models, load progress, engine activity.
     changes: Arc<watch::Sender<u64>>,
+}
+
+/// The router held for something that must run alone (see [`ModelRouter::pause`]); dropping
+/// it lets requests and loads in again.
+pub struct Pause {
+    paused: Arc<Mutex<Option<String>>>,
+    changes: Arc<watch::Sender<u64>>,
+    /// The models that were loaded when the pause began, to load again after it.
+    pub unloaded: Vec<String>,
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        *lock(&self.paused) = None;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 impl Default for ModelRouter {
@@ -84,6 +105,7 @@ impl Default for ModelRouter {
             last_used: Mutex::new(Instant::now()),
             loading: Arc::default(),
             last_error: Mutex::default(),
+            paused: Arc::default(),
             changes: Arc::new(watch::channel(0).0),
         }
     }
@@ -118,6 +140,9 @@ impl ModelRouter {
     /// The model a request named, loaded first if it is on disk but not loaded.
     pub async fn acquire(self: &Arc<Self>, name: Option<&str>) -> Result<LoadedModel, RouterError> {
         for _ in 0..MAX_LOAD_WAITS {
+            if let Some(reason) = self.paused() {
+                return Err(RouterError::Paused { reason });
+            }
             if self.loading().is_some() {
                 self.load_finished().await;
             }
@@ -174,9 +199,48 @@ impl ModelRouter {
         }
     }
 
+    /// Unloads every model and refuses requests and loads until the returned [`Pause`] is
+    /// dropped: for work that must have the machine to itself. Refused while a load or a
+    /// request runs (so nobody's answer is cut off) or another pause holds.
+    pub fn pause(&self, reason: &str) -> Result<Pause, RouterError> {
+        let mut paused = lock(&self.paused);
+        if let Some(reason) = paused.as_ref() {
+            return Err(RouterError::Paused {
+                reason: reason.clone(),
+            });
+        }
+        if let Some(current) = self.loading() {
+            return Err(RouterError::Busy {
+                model: current.model,
+            });
+        }
+        let models = self.list();
+        if let Some(m) = models.iter().find(|m| m.engine.activity().busy_slots > 0) {
+            return Err(RouterError::Busy {
+                model: m.id.clone(),
+            });
+        }
+        *paused = Some(reason.to_string());
+        drop(paused);
+        self.unload();
+        Ok(Pause {
+            paused: Arc::clone(&self.paused),
+            changes: Arc::clone(&self.changes),
+            unloaded: models.into_iter().map(|m| m.id).collect(),
+        })
+    }
+
+    /// Why requests are refused now, if they are.
+    pub fn paused(&self) -> Option<String> {
+        lock(&self.paused).clone()
+    }
+
     /// Unloads what is loaded, then loads `request` (blocking: seconds for large models; call
     /// from a blocking task). Refused while another load runs.
     pub fn load(&self, request: LoadRequest) -> Result<LoadedModel, RouterError> {
+        if let Some(reason) = self.paused() {
+            return Err(RouterError::Paused { reason });
+        }
         {
             let mut loading = lock(&self.loading);
             if let Some(current) = loading.as_ref() {

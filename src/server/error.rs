@@ -134,6 +134,15 @@ impl From<RouterError> for ApiError {
                 code: Some("model_loading"),
                 ..Self::new(StatusCode::CONFLICT, "invalid_request_error", e.to_string())
             },
+            RouterError::Paused { .. } => Self {
+                code: Some("paused"),
+                retry_after: Some(60),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable_error",
+                    e.to_string(),
+                )
+            },
             RouterError::Load { .. } => Self {
                 code: Some("model_load_failed"),
                 ..Self::new(

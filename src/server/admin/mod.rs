@@ -3,6 +3,7 @@
 //! status and its event stream, the saved settings and launch at login. `docs/api.md` lists
 //! the routes.
 
+mod bench;
 mod downloads;
 mod models;
 mod settings;
@@ -19,6 +20,7 @@ use crate::autostart::Autostart;
 use crate::config::{RawSettings, Settings};
 use crate::library::Library;
 
+pub use bench::BenchStatus;
 pub use downloads::DownloadStatus;
 pub use models::{library_now, load_planner, switch_model, Choice};
 pub use status::{status, ServerState, Status};
@@ -37,6 +39,7 @@ pub struct Admin {
     pub config_file: Option<PathBuf>,
     pub autostart: Option<Arc<dyn Autostart>>,
     pub downloads: downloads::Downloads,
+    pub bench: bench::Benchmarks,
 }
 
 impl Admin {
@@ -48,6 +51,7 @@ impl Admin {
             config_file: settings.config_file.clone(),
             autostart: None,
             downloads: downloads::Downloads::new(crate::config::paths::models_dir()),
+            bench: bench::Benchmarks::new(settings.bench_history.clone()),
         }
     }
 
@@ -72,6 +76,12 @@ pub fn routes() -> Router<AppState> {
         .route("/downloads", get(downloads::list).post(downloads::start))
         .route("/downloads/{id}", axum::routing::delete(downloads::cancel))
         .route("/settings", get(settings::get).put(settings::put))
+        .route("/bench", post(bench::start).delete(bench::cancel))
+        .route("/bench/runs", get(bench::runs))
+        .route(
+            "/bench/runs/{id}",
+            get(bench::run).delete(bench::delete_run),
+        )
         .route(
             "/autostart",
             get(settings::autostart).put(settings::set_autostart),

@@ -225,6 +225,25 @@ impl Choice {
 /// The model a choice names (by id or alias), and the settings it would be served with
 /// (validated by the same rules as the config file and flags).
 fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
+    let (file, settings) = model_file(admin, choice)?;
+    let name = file.id.clone();
+    let entry = admin
+        .library
+        .describe(file, &library::budget_settings(&settings.engine));
+    if let Some(why) = &entry.error {
+        return Err(ApiError::invalid(
+            "model",
+            format!("{name} cannot be read: {why}"),
+        ));
+    }
+    Ok((entry, settings))
+}
+
+/// The files of the model a choice names, and its serving settings.
+pub(super) fn model_file(
+    admin: &Admin,
+    choice: &Choice,
+) -> Result<(ModelFile, Settings), ApiError> {
     let name = choice
         .model
         .as_deref()
@@ -245,16 +264,7 @@ fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
         .find(|f| f.id == id)
         .ok_or_else(|| ApiError::from(RouterError::UnknownModel { name: name.into() }))?;
     let settings = serving(admin, Some(&file), choice)?;
-    let entry = admin
-        .library
-        .describe(file, &library::budget_settings(&settings.engine));
-    if let Some(why) = &entry.error {
-        return Err(ApiError::invalid(
-            "model",
-            format!("{name} cannot be read: {why}"),
-        ));
-    }
-    Ok((entry, settings))
+    Ok((file, settings))
 }
 
 /// The server's settings for the model (its own table applied by `Settings::resolve`) with

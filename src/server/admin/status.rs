@@ -17,7 +17,7 @@ use crate::router::LoadedModel;
 
 use super::super::error::ApiError;
 use super::super::state::AppState;
-use super::DownloadStatus;
+use super::{BenchStatus, DownloadStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +42,10 @@ pub struct Status {
     pub last_tps: Option<f64>,
     /// Model downloads of this run, newest last.
     pub downloads: Vec<DownloadStatus>,
+    /// The running benchmark, or the last one of this run.
+    pub bench: Option<BenchStatus>,
+    /// Why requests are refused now (a benchmark has the machine).
+    pub paused: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,6 +139,8 @@ pub fn status(state: &AppState) -> Status {
             .as_ref()
             .map(|a| a.downloads.list())
             .unwrap_or_default(),
+        bench: state.admin.as_ref().and_then(|a| a.bench.status()),
+        paused: router.paused(),
         model: model.as_ref().map(model_status),
     }
 }
@@ -210,9 +216,12 @@ pub async fn events(State(state): State<AppState>) -> Response {
     let mut last = String::new();
     let router = WatchStream::new(state.router.subscribe());
     let changes = match &state.admin {
-        Some(admin) => {
-            futures::stream::select(router, WatchStream::new(admin.downloads.subscribe())).boxed()
-        }
+        Some(admin) => futures::stream::select_all([
+            router.boxed(),
+            WatchStream::new(admin.downloads.subscribe()).boxed(),
+            WatchStream::new(admin.bench.subscribe()).boxed(),
+        ])
+        .boxed(),
         None => router.boxed(),
     };
     let stream = changes.filter_map(move |_| {
