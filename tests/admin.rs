@@ -47,32 +47,6 @@ async fn send(
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
-/// Reads `event: status` payloads from `/api/events` until `done` says stop.
-async fn watch_status(base: String, done: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let mut resp = reqwest::get(format!("{base}/api/events")).await.unwrap();
-    assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut seen = Vec::new();
-    let mut buffer = String::new();
-    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(300), resp.chunk())
-        .await
-        .expect("a status event within 5 minutes")
-    {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            if let Some(data) = event.strip_prefix("event: status\ndata: ") {
-                let status: Value = serde_json::from_str(data.trim()).unwrap();
-                let stop = done(&status);
-                seen.push(status);
-                if stop {
-                    return seen;
-                }
-            }
-        }
-    }
-    panic!("event stream ended early after {} events", seen.len());
-}
-
 #[tokio::test]
 async fn loading_another_model_switches_and_streams_progress() {
     let (server, config) = server_with_config("switch");
@@ -86,7 +60,7 @@ async fn loading_another_model_switches_and_streams_progress() {
         memory["measured"]["kv_cache"]
     );
 
-    let events = tokio::spawn(watch_status(server.url.clone(), |s| {
+    let events = tokio::spawn(common::watch_status(server.url.clone(), |s| {
         s["model"]["id"] == GEMMA_ID && s["state"] == "idle"
     }));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -408,7 +382,7 @@ async fn the_status_follows_generation() {
         (idle["state"].as_str(), idle["last_tps"].is_null()),
         (Some("idle"), true)
     );
-    let watcher = tokio::spawn(watch_status(server.url.clone(), |s| {
+    let watcher = tokio::spawn(common::watch_status(server.url.clone(), |s| {
         s["state"] == "idle" && s["last_tps"].is_number()
     }));
     tokio::time::sleep(Duration::from_millis(300)).await;

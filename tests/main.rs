@@ -3,6 +3,8 @@
 
 /// The admin API: status and events, what-if budgets, switching models, settings, origins.
 mod admin;
+/// Benchmarks: llama-bench's definitions, the history, and runs through the admin API.
+mod bench;
 /// The `paddock` binary: flags, start-up refusals, signals.
 mod cli;
 /// Shared fixtures: model paths, settings, a server on 127.0.0.1:0, an HTTP client.

@@ -116,3 +116,33 @@ pub async fn sse_events(resp: reqwest::Response) -> Vec<String> {
         .filter_map(|e| e.strip_prefix("data: ").map(str::to_string))
         .collect()
 }
+
+/// Reads `event: status` payloads from `/api/events` until `done` says stop.
+pub async fn watch_status(
+    base: String,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut resp = reqwest::get(format!("{base}/api/events")).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut seen = Vec::new();
+    let mut buffer = String::new();
+    while let Ok(Some(chunk)) =
+        tokio::time::timeout(std::time::Duration::from_secs(300), resp.chunk())
+            .await
+            .expect("a status event within 5 minutes")
+    {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.strip_prefix("event: status\ndata: ") {
+                let status: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                let stop = done(&status);
+                seen.push(status);
+                if stop {
+                    return seen;
+                }
+            }
+        }
+    }
+    panic!("event stream ended early after {} events", seen.len());
+}
