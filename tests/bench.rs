@@ -111,9 +111,12 @@ fn a_pp512_run_decodes_exactly_512_prompt_tokens_even_in_chunks_and_after_a_dept
     schema(&serde_json::to_value(&run).unwrap());
 }
 
+/// A field name and a check of its JSON type.
+type Field = (&'static str, fn(&Value) -> bool);
+
 /// The JSON a run is stored and served as: every documented field, with its type.
 fn schema(run: &Value) {
-    let kinds = |obj: &Value, fields: &[(&str, fn(&Value) -> bool)]| {
+    let kinds = |obj: &Value, fields: &[Field]| {
         for (name, ok) in fields {
             assert!(ok(&obj[name]), "field {name} is {:?} in {obj}", obj[name]);
         }

@@ -11,6 +11,7 @@ import { initDownloads } from './js/downloads.js';
 import { initMemory, showMemoryFor } from './js/memory.js';
 import { initChat } from './js/chat.js';
 import { initServer, refreshServer } from './js/server.js';
+import { initBench, refreshBench } from './js/bench.js';
 
 const SECTIONS = ['models', 'memory', 'chat', 'server', 'benchmarks'];
 
@@ -24,6 +25,7 @@ function showSection() {
   }
   document.title = `${name[0].toUpperCase()}${name.slice(1)} · Paddock`;
   if (name === 'server') refreshServer();
+  if (name === 'benchmarks') refreshBench();
 }
 
 /** Header: state dot and words, the model, load progress, and memory in use of the machine's. */
@@ -76,6 +78,7 @@ function start() {
   initMemory();
   initChat();
   initServer();
+  initBench();
   store.addEventListener('status', renderHeader);
   store.addEventListener('connection', () => {
     renderHeader();
