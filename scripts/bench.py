@@ -3,7 +3,7 @@
 
 Reports RATIOS Paddock / llama.cpp (absolute numbers depend on the machine; ratios much less):
 
-  a. engine   pp512 and tg128 tokens/s: `paddock bench` vs `llama-bench` (goal >= 0.98)
+  a. engine   pp512, a long pp (4096) and tg128 tokens/s: `paddock bench` vs `llama-bench` (goal >= 0.98)
   b. http     streamed decode tokens/s over HTTP, 1 client and 4 concurrent clients (aggregate):
               `paddock serve` vs `llama-server` (goal >= 1.0)
   c. prefix   TTFT of a second chat turn that shares a ~6000-token prefix, divided by the TTFT of
@@ -49,28 +49,31 @@ def log(msg: str) -> None:
 
 
 def parse_bench_json(text: str, who: str) -> dict:
-    """llama-bench style JSON array -> {"pp": (avg_ts, stddev_ts), "tg": (...)}."""
-    start = text.find("[")
+    """llama-bench's JSON array, or Paddock's run object (its `results` are llama-bench's rows)
+    -> {"pp512": {"avg_ts", "stddev_ts", ...}, "pp4096": ..., "tg128": ...}."""
+    start = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
     if start < 0:
-        raise RuntimeError(f"{who}: no JSON array in output:\n{text[-2000:]}")
-    rows = json.loads(text[start:])
+        raise RuntimeError(f"{who}: no JSON in output:\n{text[-2000:]}")
+    data = json.loads(text[start:])
+    rows = data["results"] if isinstance(data, dict) else data
     out = {}
     for r in rows:
         n_prompt, n_gen = int(r.get("n_prompt", 0)), int(r.get("n_gen", 0))
-        key = "pp" if n_prompt > 0 and n_gen == 0 else "tg" if n_gen > 0 and n_prompt == 0 else None
+        if int(r.get("n_depth", 0)):
+            continue
+        key = f"pp{n_prompt}" if n_gen == 0 else f"tg{n_gen}" if n_prompt == 0 else None
         if key:
             out[key] = {"avg_ts": float(r["avg_ts"]), "stddev_ts": float(r.get("stddev_ts", 0.0)),
                         "n_prompt": n_prompt, "n_gen": n_gen}
-    if "pp" not in out or "tg" not in out:
-        raise RuntimeError(f"{who}: expected a pp row and a tg row, got {rows}")
     return out
 
 
 def engine_cmd(side: str, a) -> list[str]:
-    common = ["-p", str(a.n_prompt), "-n", str(a.n_gen), "-t", str(a.threads), "-r", str(a.reps), "-o", "json"]
+    common = ["-p", ",".join(map(str, a.n_prompt)), "-n", str(a.n_gen), "-t", str(a.threads),
+              "-r", str(a.reps), "-o", "json"]
     if side == "peer":
         return [str(a.peer_dir / "llama-bench"), "-m", str(a.model), *common]
-    return [str(a.paddock_bin), "bench", "--model", str(a.model), *common]
+    return [str(a.paddock_bin), "bench", "--model", str(a.model), "--no-history", *common]
 
 
 def run_engine(side: str, a) -> dict:
@@ -80,8 +83,15 @@ def run_engine(side: str, a) -> dict:
     if p.returncode != 0:
         raise RuntimeError(f"{side} bench failed (rc={p.returncode}):\n{p.stderr[-3000:]}")
     res = parse_bench_json(p.stdout, side)
-    log(f"engine/{side}: pp{a.n_prompt} {res['pp']['avg_ts']:.1f} t/s, tg{a.n_gen} {res['tg']['avg_ts']:.1f} t/s")
+    missing = [t for t in engine_tests(a) if t not in res]
+    if missing:
+        raise RuntimeError(f"{side}: no result for {missing} in {sorted(res)}")
+    log(f"engine/{side}: " + ", ".join(f"{t} {res[t]['avg_ts']:.1f} t/s" for t in engine_tests(a)))
     return res
+
+
+def engine_tests(a) -> list[str]:
+    return [f"pp{n}" for n in a.n_prompt] + [f"tg{a.n_gen}"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,7 +317,8 @@ def main() -> int:
     ap.add_argument("--sections", default="engine,http,prefix", help="comma list of engine,http,prefix")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per section (default 3)")
     ap.add_argument("--reps", "-r", type=int, default=3, help="llama-bench -r inside one engine run")
-    ap.add_argument("--n-prompt", type=int, default=512)
+    ap.add_argument("--n-prompt", type=lambda v: [int(x) for x in v.split(",")], default=[512, 4096],
+                    help="comma list of prompt sizes; ratios for each (default 512,4096: pp512 and a long one)")
     ap.add_argument("--n-gen", type=int, default=128)
     ap.add_argument("--ctx", "-c", type=int, default=8192)
     ap.add_argument("--parallel", type=int, default=4)
@@ -374,8 +385,8 @@ def main() -> int:
 
     for side in sides:
         if raw[side].get("engine"):
-            put(f"pp{a.n_prompt} t/s (engine)", side, [x["pp"]["avg_ts"] for x in raw[side]["engine"]])
-            put(f"tg{a.n_gen} t/s (engine)", side, [x["tg"]["avg_ts"] for x in raw[side]["engine"]])
+            for t in engine_tests(a):
+                put(f"{t} t/s (engine)", side, [x[t]["avg_ts"] for x in raw[side]["engine"]])
         if raw[side].get("http"):
             put("HTTP stream tg t/s, 1 client", side, [x["tg_1"] for x in raw[side]["http"]])
             put(f"HTTP stream tg t/s, {a.clients} clients aggregate", side,
@@ -386,8 +397,7 @@ def main() -> int:
             put("prefix warm/cold TTFT", side, [x["warm_over_cold"] for x in raw[side]["prefix"]])
 
     goals = {  # metric -> (kind, goal) ; kind "ratio>=" compares paddock/peer, "each<=" each side's value
-        f"pp{a.n_prompt} t/s (engine)": ("ratio>=", 0.98),
-        f"tg{a.n_gen} t/s (engine)": ("ratio>=", 0.98),
+        **{f"{t} t/s (engine)": ("ratio>=", 0.98) for t in engine_tests(a)},
         "HTTP stream tg t/s, 1 client": ("ratio>=", 1.0),
         f"HTTP stream tg t/s, {a.clients} clients aggregate": ("ratio>=", 1.0),
         "prefix warm/cold TTFT": ("each<=", 0.10),
