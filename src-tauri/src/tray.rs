@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use paddock::autostart::Autostart as _;
-use paddock::server::Status;
+use paddock::server::{BenchState, Status};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
@@ -290,6 +290,8 @@ struct Summary {
     /// machine's memory, bytes.
     memory: Option<(u64, u64)>,
     tokens_per_second: Option<f64>,
+    /// A benchmark that has the machine: model, repetitions done and in all.
+    bench: Option<(String, u64, u64)>,
 }
 
 /// The library's `ServerState`, which `paddock::server` does not export: read by its wire
@@ -333,10 +335,21 @@ impl Summary {
                 (used, total)
             }),
             tokens_per_second: status.last_tps,
+            bench: status
+                .bench
+                .as_ref()
+                .filter(|b| b.state == BenchState::Running)
+                .map(|b| (b.model.clone(), b.done, b.total)),
         }
     }
 
     fn line(&self) -> (IconState, String) {
+        if let Some((model, done, total)) = &self.bench {
+            return (
+                IconState::Generating,
+                format!("Benchmarking {model}… {done}/{total}"),
+            );
+        }
         match (self.state, &self.loading, &self.model) {
             (Served::Loading, Some((model, progress)), _) => (
                 IconState::Generating,
@@ -393,6 +406,7 @@ mod tests {
             error: None,
             memory: Some((3 << 29, 24 << 30)),
             tokens_per_second: Some(212.4),
+            bench: None,
         }
     }
 
@@ -414,6 +428,19 @@ mod tests {
             ..first
         };
         assert_eq!(small.line().1, "SmolLM2 · 289 MiB of 23.5 GiB");
+    }
+
+    #[test]
+    fn a_running_benchmark_is_what_the_status_line_shows() {
+        let benching = Summary {
+            model: None,
+            bench: Some(("SmolLM2".into(), 3, 12)),
+            ..summary(Served::NoModel)
+        };
+        assert_eq!(
+            benching.line(),
+            (IconState::Generating, "Benchmarking SmolLM2… 3/12".into())
+        );
     }
 
     #[test]

@@ -26,7 +26,8 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use admin::{
-    library_now, load_planner, status, switch_model, Admin, Choice, ServerState, Status,
+    library_now, load_planner, status, switch_model, Admin, BenchState, BenchStatus, Choice,
+    ServerState, Status,
 };
 pub use error::ApiError;
 pub use state::AppState;

@@ -208,8 +208,8 @@ fn finish(admin: &Admin, outcome: Result<Result<Run, BenchError>, tokio::task::J
             Ok(run) => {
                 s.state = BenchState::Done;
                 s.run_id = Some(run.id);
+                // The run's warnings stay with the run, shown beside its results.
                 s.notes = run.notes;
-                s.notes.extend(run.warnings);
             }
             Err(_) if cancelled => s.state = BenchState::Cancelled,
             Err(e) => {

@@ -20,7 +20,7 @@ use crate::autostart::Autostart;
 use crate::config::{RawSettings, Settings};
 use crate::library::Library;
 
-pub use bench::BenchStatus;
+pub use bench::{BenchState, BenchStatus};
 pub use downloads::DownloadStatus;
 pub use models::{library_now, load_planner, switch_model, Choice};
 pub use status::{status, ServerState, Status};
