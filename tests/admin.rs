@@ -27,25 +27,7 @@ fn server_with_config(name: &str) -> (TestServer, PathBuf) {
     (TestServer::start(settings), config)
 }
 
-async fn get(server: &TestServer, path: &str) -> (u16, Value) {
-    let resp = reqwest::get(server.url(path)).await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
-async fn send(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .request(method, server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
+use common::{get, send};
 
 #[tokio::test]
 async fn loading_another_model_switches_and_streams_progress() {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use paddock::bench::{self, Plan};
 use paddock::library::Library;
 
-use crate::common::{self, TestServer};
+use crate::common::{self, get, send, TestServer};
 
 fn temp_history(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paddock-bench-{name}-{}", std::process::id()));
@@ -311,26 +311,6 @@ fn a_plan_that_measures_nothing_or_too_much_is_refused_before_loading() {
     assert!(!history.exists());
 }
 
-async fn send(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .request(method, server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn bench_server(name: &str) -> TestServer {
     let mut settings = common::settings(|_| {});
     settings.bench_history = Some(temp_history(name));
@@ -400,20 +380,16 @@ async fn the_api_runs_a_benchmark_alone_with_progress_then_serves_again() {
     let run_id = last["bench"]["run_id"].as_str().expect("saved").to_string();
 
     // Serving again, with the same model.
-    let chat = reqwest::Client::new()
-        .post(server.url("/v1/chat/completions"))
-        .json(&common::chat("Hi", 4))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(chat.status().as_u16(), 200);
+    let (code, chat) = send(
+        &server,
+        reqwest::Method::POST,
+        "/v1/chat/completions",
+        common::chat("Hi", 4),
+    )
+    .await;
+    assert_eq!(code, 200, "{chat}");
 
-    let runs: Value = reqwest::get(server.url("/api/bench/runs"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, runs) = get(&server, "/api/bench/runs").await;
     let run = &runs["runs"][0];
     assert_eq!(run["id"], run_id.as_str());
     schema(run);
@@ -430,20 +406,10 @@ async fn the_api_runs_a_benchmark_alone_with_progress_then_serves_again() {
     let md = md.text().await.unwrap();
     let pp64 = run["results"][0]["avg_ts"].as_f64().unwrap();
     assert!(md.contains(&format!("| pp64 | {pp64:.2} ±")), "{md}");
-    let csv = reqwest::get(server.url(&format!("/api/bench/runs/{run_id}?format=csv")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, csv) = get(&server, &format!("/api/bench/runs/{run_id}?format=csv")).await;
+    let csv = csv.as_str().unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    let (code, bad) = send(
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/bench/runs/{run_id}?format=xml"),
-        Value::Null,
-    )
-    .await;
+    let (code, bad) = get(&server, &format!("/api/bench/runs/{run_id}?format=xml")).await;
     assert_eq!(
         (code, bad["error"]["param"].as_str()),
         (400, Some("format"))
@@ -477,12 +443,7 @@ async fn a_cancelled_benchmark_saves_nothing_and_gives_the_model_back() {
     })
     .await;
     assert!(events.last().unwrap()["bench"]["done"].as_u64().unwrap() < 100);
-    let runs: Value = reqwest::get(server.url("/api/bench/runs"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, runs) = get(&server, "/api/bench/runs").await;
     assert_eq!(runs["runs"], json!([]));
 }
 
@@ -526,20 +487,9 @@ async fn bad_benchmark_requests_get_openai_errors_and_change_nothing() {
             assert_eq!(error["error"]["param"].as_str(), param);
         }
     }
-    let (code, missing) = send(
-        &server,
-        reqwest::Method::GET,
-        "/api/bench/runs/nope",
-        Value::Null,
-    )
-    .await;
+    let (code, missing) = get(&server, "/api/bench/runs/nope").await;
     assert_eq!(code, 404, "{missing}");
-    let status: Value = reqwest::get(server.url("/api/status"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, status) = get(&server, "/api/status").await;
     assert!(status["bench"].is_null() && status["paused"].is_null());
     assert_eq!(status["model"]["id"], common::SMOLLM2_ID);
 }

@@ -223,6 +223,13 @@ impl EngineHandle {
         self.inner.activity.now()
     }
 
+    /// How many handles to this engine exist: the router's, and one per request between
+    /// choosing the model and its last token (a request waiting for a slot is not busy yet,
+    /// but it holds a handle).
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
     /// Tokenizes text, parsing special-token text (e.g. `<|im_start|>`) as the special tokens.
     /// `add_special` adds BOS/EOS where the model wants them.
     pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<TokenId> {

@@ -71,7 +71,8 @@ const MAX_LOAD_WAITS: usize = 3;
 pub struct ModelRouter {
     models: RwLock<Vec<LoadedModel>>,
     planner: OnceLock<Planner>,
-    last_used: Mutex<Instant>,
+    /// When a request last started or ended (idle time counts from the end of the last one).
+    last_used: Arc<Mutex<Instant>>,
     /// Shared with the load's progress hook.
     loading: Arc<Mutex<Option<Loading>>>,
     last_error: Mutex<Option<String>>,
@@ -102,7 +103,7 @@ impl Default for ModelRouter {
         Self {
             models: RwLock::default(),
             planner: OnceLock::new(),
-            last_used: Mutex::new(Instant::now()),
+            last_used: Arc::new(Mutex::new(Instant::now())),
             loading: Arc::default(),
             last_error: Mutex::default(),
             paused: Arc::default(),
@@ -181,7 +182,10 @@ impl ModelRouter {
     pub fn unload_if_idle(&self, idle: Duration) -> bool {
         let quiet = lock(&self.last_used).elapsed() >= idle;
         let models = self.list();
-        let busy = models.iter().any(|m| m.engine.activity().busy_slots > 0);
+        // Two handles are the router's and `models`' own; more are requests on their way.
+        let busy = models
+            .iter()
+            .any(|m| m.engine.activity().busy_slots > 0 || m.engine.handles() > 2);
         if models.is_empty() || !quiet || busy || self.loading().is_some() {
             return false;
         }
@@ -335,7 +339,9 @@ impl ModelRouter {
     /// caller's own progress hook, e.g. the CLI's progress bar).
     fn instrument(&self, mut spec: EngineSpec) -> EngineSpec {
         let changes = Arc::clone(&self.changes);
+        let last_used = Arc::clone(&self.last_used);
         spec.on_activity = Some(ActivityHook(Arc::new(move || {
+            *lock(&last_used) = Instant::now();
             changes.send_modify(|n| *n = n.wrapping_add(1));
         })));
         let outer = spec.load_progress.take();

@@ -146,3 +146,29 @@ pub async fn watch_status(
     }
     panic!("event stream ended early after {} events", seen.len());
 }
+
+/// `GET path` → status and JSON body.
+pub async fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    send(server, reqwest::Method::GET, path, serde_json::Value::Null).await
+}
+
+/// A JSON request (`Null`: no body) → status and body: JSON, or the text as a JSON string
+/// (204 and text answers).
+pub async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().request(method, server.url(path));
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let resp = request.send().await.unwrap();
+    let code = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

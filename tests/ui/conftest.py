@@ -284,3 +284,15 @@ def keyed_page(browser: Browser, keyed_server: Server, request) -> Page:
 @pytest.fixture
 def hub_page(browser: Browser, hub_server: Server, request) -> Page:
     return open_page(browser, hub_server.url, request)
+
+
+def open_section(page: Page, name: str) -> None:
+    page.locator(f'nav a[data-section="{name}"]').click()
+    expect(page.locator(f"section#{name}")).to_be_visible()
+
+
+def wait_ready(page: Page, model_id: str, timeout: int = LOAD_TIMEOUT_MS) -> None:
+    # The header names a model while it loads too: the model first, then the state, so the
+    # "Ready" seen is the new model's and not the one before.
+    expect(page.get_by_test_id("header-model")).to_have_text(model_id, timeout=timeout)
+    expect(page.get_by_test_id("header-state")).to_have_text("Ready", timeout=timeout)

@@ -12,20 +12,10 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from conftest import ARTIFACTS, LOAD_TIMEOUT_MS, SMOL_ID, Server
+from conftest import ARTIFACTS, LOAD_TIMEOUT_MS, SMOL_ID, Server, open_section, wait_ready
 
 # A benchmark unloads the served model, measures, and loads it again: minutes on a slow machine.
 BENCH_TIMEOUT_MS = 300_000
-
-
-def open_section(page: Page, name: str) -> None:
-    page.locator(f'nav a[data-section="{name}"]').click()
-    expect(page.locator(f"section#{name}")).to_be_visible()
-
-
-def wait_ready(page: Page, model_id: str, timeout: int = LOAD_TIMEOUT_MS) -> None:
-    expect(page.get_by_test_id("header-model")).to_have_text(model_id, timeout=timeout)
-    expect(page.get_by_test_id("header-state")).to_have_text("Ready", timeout=timeout)
 
 
 def fetch(server: Server, path: str) -> tuple[str, bytes]:

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import ARTIFACTS, GEMMA_ID, HUB_REPO, LOAD_TIMEOUT_MS, SMOL_ID, Server
+from conftest import ARTIFACTS, GEMMA_ID, HUB_REPO, LOAD_TIMEOUT_MS, SMOL_ID, Server, open_section, wait_ready
 
 # Memory table cell -> the /api/budget figure it shows.
 BUDGET_CELLS = {
@@ -23,18 +23,6 @@ BUDGET_CELLS = {
     "budget-headroom": lambda b: b["headroom"],
     "budget-limit": lambda b: b["limit"],
 }
-
-
-def open_section(page: Page, name: str) -> None:
-    page.locator(f'nav a[data-section="{name}"]').click()
-    expect(page.locator(f"section#{name}")).to_be_visible()
-
-
-def wait_ready(page: Page, model_id: str, timeout: int = LOAD_TIMEOUT_MS) -> None:
-    # The header names a model while it loads too: the model first, then the state, so the
-    # "Ready" seen is the new model's and not the one before.
-    expect(page.get_by_test_id("header-model")).to_have_text(model_id, timeout=timeout)
-    expect(page.get_by_test_id("header-state")).to_have_text("Ready", timeout=timeout)
 
 
 def expect_budget_shown(page: Page, budget: dict) -> None:
