@@ -84,15 +84,17 @@ async fn loading_another_model_switches_and_streams_progress() {
     assert!(!progress.is_empty(), "no loading events: {events:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
 
-    // Only the new model serves now, and it answers.
+    // Only the new model serves now, and it answers; the other is listed as loadable.
     let (_, models) = get(&server, "/v1/models").await;
-    let ids: Vec<&str> = models["data"]
+    let listed: Vec<(&str, bool)> = models["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["id"].as_str().unwrap())
+        .map(|m| (m["id"].as_str().unwrap(), m["loaded"].as_bool().unwrap()))
         .collect();
-    assert_eq!(ids, [GEMMA_ID]);
+    assert_eq!(listed[0], (GEMMA_ID, true), "loaded models come first");
+    assert!(listed.contains(&(common::SMOLLM2_ID, false)), "{listed:?}");
+    assert_eq!(listed.iter().filter(|(_, loaded)| *loaded).count(), 1);
     let (code, reply) = send(&server, reqwest::Method::POST, "/v1/chat/completions", {
         let mut body = common::chat("Say hi.", 4);
         body["model"] = json!(GEMMA_ID);
@@ -393,6 +395,12 @@ async fn a_request_loads_the_model_it_names_and_an_idle_model_unloads() {
             },
         );
     }));
+    // Listed before it is loaded, with its alias; the alias finds it too.
+    let (_, gemma) = get(&server, "/v1/models/tiny-gemma").await;
+    assert_eq!(gemma["id"], GEMMA_ID);
+    assert_eq!(gemma["loaded"], false);
+    assert_eq!(gemma["aliases"], json!(["tiny-gemma"]));
+    assert_eq!(gemma["meta"]["architecture"], "gemma3");
     // By alias from its [models] table, with that table's context.
     let mut body = common::chat("Say hi.", 4);
     body["model"] = json!("tiny-gemma");

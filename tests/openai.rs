@@ -222,6 +222,7 @@ async fn models_are_listed_in_openai_format() {
     assert_eq!(list["data"][0]["id"], SMOLLM2_ID);
     assert_eq!(list["data"][0]["object"], "model");
     assert_eq!(list["data"][0]["meta"]["n_ctx"], 4096);
+    assert_eq!(list["data"][0]["loaded"], true);
     let health: Value = reqwest::get(server.url("/health"))
         .await
         .unwrap()

@@ -313,7 +313,7 @@ def test_the_app_serves_the_model_over_http(app):
     status, body = wait_for("GET /health", lambda: get(app.url + "/health"), timeout=60)
     assert status == 200 and json.loads(body)["status"] == "ok"
     _, body = get(app.url + "/v1/models")
-    assert [m["id"] for m in json.loads(body)["data"]] == [MODEL]
+    assert [m["id"] for m in json.loads(body)["data"] if m["loaded"]] == [MODEL]
 
 
 def test_the_tray_registers_and_its_menu_has_every_item(tray):
