@@ -30,8 +30,11 @@ enum Command {
     Serve(ServeArgs),
     /// Measure prompt processing and generation speed, as llama-bench does.
     Bench(BenchArgs),
-    /// List the models on disk with what each needs in memory here, before loading any.
+    /// List the models on disk with what each needs in memory here, before loading any;
+    /// `models pull` downloads one from Hugging Face.
     Models(ModelsArgs),
+    /// One model's memory budget here (weights, KV cache, compute, headroom, largest context).
+    Budget(BudgetArgs),
     /// Run Paddock as a login service: launchd on macOS, systemd --user on Linux.
     Service {
         #[command(subcommand)]
@@ -51,12 +54,48 @@ enum ServiceAction {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct ModelsArgs {
+    #[command(subcommand)]
+    command: Option<ModelsCommand>,
     /// Another folder to look in (repeatable); Paddock's own, Hugging Face's and LM Studio's
     /// folders are always read.
     #[arg(long = "dir")]
     dirs: Vec<std::path::PathBuf>,
-    /// Context the budgets are for (tokens, shared by the slots).
+    #[command(flatten)]
+    budget: BudgetFlags,
+    /// md or json.
+    #[arg(short = 'o', long = "output", default_value = "md")]
+    output: String,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download a GGUF model from Hugging Face into Paddock's models folder (resumes a `.part`,
+    /// checks sha256). Endpoint: PADDOCK_HF_ENDPOINT or HF_ENDPOINT; token: HF_TOKEN.
+    Pull {
+        /// owner/name on the hub.
+        repo: String,
+        /// A model id or file name as the repo lists it, or a quant tag such as Q4_K_M.
+        file: String,
+    },
+}
+
+#[derive(Args)]
+struct BudgetArgs {
+    /// A GGUF file, or a model id from `paddock models`.
+    model: String,
+    #[command(flatten)]
+    budget: BudgetFlags,
+    /// md or json.
+    #[arg(short = 'o', long = "output", default_value = "md")]
+    output: String,
+}
+
+/// The settings a budget is for.
+#[derive(Args)]
+struct BudgetFlags {
+    /// Context (tokens, shared by the slots).
     #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
     ctx_size: u32,
     /// Slots.
@@ -67,9 +106,26 @@ struct ModelsArgs {
     cache_type_k: String,
     #[arg(long = "cache-type-v", default_value = "f16")]
     cache_type_v: String,
-    /// md or json.
-    #[arg(short = 'o', long = "output", default_value = "md")]
-    output: String,
+    /// Layers on the GPU (-ngl).
+    #[arg(long = "n-gpu-layers", default_value_t = paddock::library::default_budget_settings().n_gpu_layers)]
+    n_gpu_layers: i32,
+}
+
+impl BudgetFlags {
+    fn settings(&self) -> anyhow::Result<paddock::budget::Settings> {
+        let kv = |name: &str| {
+            serde_json::from_value(serde_json::Value::from(name))
+                .with_context(|| format!("unknown KV cache type {name:?}"))
+        };
+        Ok(paddock::budget::Settings {
+            n_ctx: self.ctx_size,
+            n_parallel: self.parallel,
+            cache_type_k: kv(&self.cache_type_k)?,
+            cache_type_v: kv(&self.cache_type_v)?,
+            n_gpu_layers: self.n_gpu_layers,
+            ..paddock::library::default_budget_settings()
+        })
+    }
 }
 
 #[derive(Args)]
@@ -115,7 +171,11 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse_from(normalize_llama_args(std::env::args())).command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
-        Command::Models(args) => models(args),
+        Command::Models(args) => match args.command {
+            Some(ModelsCommand::Pull { repo, file }) => pull(&repo, &file),
+            None => models(args),
+        },
+        Command::Budget(args) => budget(args),
         Command::Service { action } => service(action),
     }
 }
@@ -169,18 +229,7 @@ async fn shutdown_signal() {
 }
 
 fn models(args: ModelsArgs) -> anyhow::Result<()> {
-    let kv = |name: &str| {
-        serde_json::from_value(serde_json::Value::from(name))
-            .with_context(|| format!("unknown KV cache type {name:?}"))
-    };
-    let settings = paddock::budget::Settings {
-        n_ctx: args.ctx_size,
-        n_parallel: args.parallel,
-        cache_type_k: kv(&args.cache_type_k)?,
-        cache_type_v: kv(&args.cache_type_v)?,
-        ..paddock::library::default_budget_settings()
-    };
-    let mut library = paddock::library::Library::new(None, settings);
+    let mut library = paddock::library::Library::new(None, args.budget.settings()?);
     for dir in args.dirs {
         library
             .folders
@@ -190,6 +239,64 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
     match args.output.as_str() {
         "json" => println!("{}", serde_json::to_string_pretty(&entries)?),
         _ => print!("{}", paddock::library::markdown(&entries, &library.machine)),
+    }
+    Ok(())
+}
+
+fn budget(args: BudgetArgs) -> anyhow::Result<()> {
+    let library = paddock::library::Library::new(None, args.budget.settings()?);
+    let report =
+        paddock::library::Report::new(&library, &args.model).map_err(anyhow::Error::msg)?;
+    match args.output.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&report)?),
+        _ => print!("{}", report.markdown()),
+    }
+    Ok(())
+}
+
+/// `paddock models pull`: Ctrl-C stops between chunks and keeps the `.part` for the next run.
+fn pull(repo: &str, wanted: &str) -> anyhow::Result<()> {
+    use paddock::catalog::download::{self, DownloadError};
+    let dest = paddock::config::paths::models_dir().context("no data directory for models")?;
+    let hub = download::Hub::from_env()?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {prefix}")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let shown = bar.clone();
+    let report = move |p: download::Progress| {
+        shown.set_length(p.total_bytes);
+        shown.set_position(p.done_bytes);
+        shown.set_message(p.file);
+        let left = p.total_bytes.saturating_sub(p.done_bytes);
+        if p.bytes_per_sec > 0 {
+            let eta = Duration::from_secs(left / p.bytes_per_sec);
+            shown.set_prefix(format!(
+                "{}/s, ETA {}",
+                indicatif::HumanBytes(p.bytes_per_sec),
+                indicatif::HumanDuration(eta)
+            ));
+        }
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let result = tokio::runtime::Runtime::new()?.block_on(async {
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.cancel();
+            }
+        });
+        download::pull(&hub, repo, wanted, &dest, report, &cancel).await
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok((_, paths)) => paths.iter().for_each(|p| println!("{}", p.display())),
+        Err(DownloadError::Cancelled) => {
+            eprintln!("interrupted: the partial file stays; run the same command to resume");
+            std::process::exit(130);
+        }
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }

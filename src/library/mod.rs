@@ -10,6 +10,9 @@ use crate::catalog::{self, gguf::as_u64, GgufFile, ModelFacts, ModelFile};
 use crate::engine::{EngineSpec, FlashAttn};
 
 pub mod bandwidth;
+mod report;
+
+pub use report::Report;
 
 /// What macOS and other apps keep, as the source document's budget table reserves it.
 pub const OS_RESERVE_BYTES: u64 = 10 << 30;

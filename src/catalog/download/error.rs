@@ -71,8 +71,31 @@ pub enum DownloadError {
     },
     #[error("{} already exists and is a different file; not overwriting it", path.display())]
     Exists { path: PathBuf },
+    /// Checked before anything is fetched: the filesystem has less free than the download needs
+    /// plus a margin.
+    #[error(
+        "not enough disk space for the download in {}: it needs {} more (plus {} kept \
+         free), and {} is free",
+        path.display(),
+        gib(*needed),
+        gib(super::space::SPACE_MARGIN),
+        gib(*free)
+    )]
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+    /// A quantization tag or name that matches several of the repo's models.
+    #[error("{wanted:?} matches several models ({matches}); name one of them")]
+    Ambiguous { wanted: String, matches: String },
     #[error("download cancelled")]
     Cancelled,
+}
+
+/// `1.23 GiB`.
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
 impl DownloadError {

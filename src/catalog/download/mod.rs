@@ -6,6 +6,8 @@
 //! - `names`: repo names and remote paths checked before they become local paths.
 //! - `transfer`: one file: `.part`, `Range` resume, SHA-256 while writing, fsync, rename.
 //! - `progress`: [`Progress`] across all files of a call, at most ~10 reports a second.
+//! - `space`: [`ensure_space`], free space against the bytes still to fetch, before any fetch.
+//! - `pick`: [`pick`], the model a name, file or quant tag (`Q4_K_M`) means; [`pull`] uses it.
 //!
 //! From a repo to a model on disk:
 //! ```text
@@ -23,7 +25,9 @@ mod error;
 mod hub;
 mod listing;
 mod names;
+mod pick;
 mod progress;
+mod space;
 mod transfer;
 
 #[cfg(test)]
@@ -36,14 +40,19 @@ use tokio_util::sync::CancellationToken;
 pub use error::DownloadError;
 pub use hub::Hub;
 pub use listing::{list_files, RemoteFile, RemoteModel};
+pub use pick::pick;
 pub use progress::Progress;
+pub use space::{
+    bytes_to_fetch, check_space, ensure_space, free_bytes, SPACE_MARGIN, TEST_FREE_BYTES_VAR,
+};
 
 use names::{local_path, Repo};
 use progress::Meter;
 
 /// Fetches `files` of `repo` into `dest_dir/<owner>--<name>/` and returns their paths, in order.
 ///
-/// Every name is checked before anything is written. A file already there with the listed size
+/// Every name is checked, and the free space against the bytes still to fetch
+/// ([`ensure_space`]), before anything is written. A file already there with the listed size
 /// is kept and counted as done (an earlier call finished it; only checked files get their final
 /// name); any other file in the way is an error, never overwritten. `report` gets [`Progress`]
 /// at most ~10 times a second and once at the end with `done_bytes == total_bytes`. Cancelling
@@ -63,6 +72,7 @@ pub async fn download(
         let complete = already_complete(&path, file)?;
         targets.push((file, path, complete));
     }
+    space::ensure_space(dest_dir, &repo.to_string(), files)?;
     let mut meter = Meter::new(files.iter().map(|f| f.size).sum(), report);
     for (file, path, complete) in &targets {
         if cancel.is_cancelled() {
@@ -77,6 +87,22 @@ pub async fn download(
     }
     meter.finish();
     Ok(targets.into_iter().map(|(_, path, _)| path).collect())
+}
+
+/// `paddock models pull`: the model of `repo` that `wanted` names ([`pick`]), fetched into
+/// `dest_dir` as [`download`] does. Returns the model and its local paths, in part order.
+pub async fn pull(
+    hub: &Hub,
+    repo: &str,
+    wanted: &str,
+    dest_dir: &Path,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<(RemoteModel, Vec<PathBuf>), DownloadError> {
+    let models = list_files(hub, repo).await?;
+    let model = pick(&models, repo, wanted)?.clone();
+    let paths = download(hub, repo, &model.files, dest_dir, report, cancel).await?;
+    Ok((model, paths))
 }
 
 /// Whether `path` already holds `file`: absent is no, same size is yes, anything else is in the

@@ -137,6 +137,8 @@ pub async fn start(
         .ok_or_else(|| {
             ApiError::not_found(format!("{} has no model {}", start.repo, start.model))
         })?;
+    // Refused now, with a status, rather than failing in the background.
+    download::ensure_space(&dest, &start.repo, &model.files).map_err(hub_error)?;
     let id = admin.downloads.next_id.fetch_add(1, Ordering::Relaxed);
     let status = DownloadStatus {
         id,
@@ -205,7 +207,7 @@ pub async fn cancel(
 }
 
 /// The hub's refusals in the API's terms. Token trouble is 403, not 401: a 401 would read as
-/// "Paddock wants its own API key".
+/// "Paddock wants its own API key". Too little disk space is WebDAV's 507 Insufficient Storage.
 fn hub_error(e: DownloadError) -> ApiError {
     let message = e.to_string();
     match e {
@@ -216,6 +218,10 @@ fn hub_error(e: DownloadError) -> ApiError {
         DownloadError::NeedsToken { .. } | DownloadError::NoAccess { .. } => {
             ApiError::forbidden(message)
         }
+        DownloadError::NoSpace { .. } => ApiError::bad_request(message)
+            .with_status(StatusCode::INSUFFICIENT_STORAGE)
+            .with_code("insufficient_storage"),
+        DownloadError::Ambiguous { .. } => ApiError::invalid("model", message),
         _ => ApiError::bad_request(message).with_status(StatusCode::BAD_GATEWAY),
     }
 }
