@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::common;
 
 /// A child process killed when dropped.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Running {
 }
 
 /// Runs `cmd` and returns it with the first `http://` URL it prints on stdout.
-fn start(mut cmd: Command) -> (Running, String) {
+pub(crate) fn start(mut cmd: Command) -> (Running, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -44,7 +44,7 @@ fn start(mut cmd: Command) -> (Running, String) {
     panic!("no URL printed");
 }
 
-fn fake_hub(root: &Path) -> (Running, String) {
+pub(crate) fn fake_hub(root: &Path) -> (Running, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakehub/fakehub.py");
     let mut cmd = Command::new("python3");
     // Slow enough that progress is seen on the way (about 10 s for 98 MB), fast enough for CI.
@@ -59,7 +59,7 @@ async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paddock-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

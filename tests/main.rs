@@ -7,6 +7,8 @@ mod admin;
 mod bench;
 /// The `paddock` binary: flags, start-up refusals, signals.
 mod cli;
+/// `paddock budget MODEL`, `paddock models -o json` and `paddock models pull` from a fake hub.
+mod cli_models;
 /// Shared fixtures: model paths, settings, a server on 127.0.0.1:0, an HTTP client.
 mod common;
 /// Grammars (forced shapes) and embeddings in the engine, and the agent routes over HTTP.

@@ -12,7 +12,7 @@ use crate::engine::{EngineSpec, FlashAttn};
 pub mod bandwidth;
 mod report;
 
-pub use report::Report;
+pub use report::{grouped, Report};
 
 /// What macOS and other apps keep, as the source document's budget table reserves it.
 pub const OS_RESERVE_BYTES: u64 = 10 << 30;
