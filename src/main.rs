@@ -270,8 +270,8 @@ fn pull(repo: &str, wanted: &str) -> anyhow::Result<()> {
         shown.set_position(p.done_bytes);
         shown.set_message(p.file);
         let left = p.total_bytes.saturating_sub(p.done_bytes);
-        if p.bytes_per_sec > 0 {
-            let eta = Duration::from_secs(left / p.bytes_per_sec);
+        if let Some(secs) = left.checked_div(p.bytes_per_sec) {
+            let eta = Duration::from_secs(secs);
             shown.set_prefix(format!(
                 "{}/s, ETA {}",
                 indicatif::HumanBytes(p.bytes_per_sec),
