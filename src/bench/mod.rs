@@ -2,8 +2,8 @@
 //! llama-bench's units (tokens per second, mean ± standard deviation over repetitions) so the
 //! two compare directly, plus what the source document derived by hand: context-scaling
 //! retention and the share of the tg ceiling reached. Each run is kept in a history with the
-//! model, settings, machine and versions it was measured with. Knows nothing of HTTP: the CLI
-//! and the admin API drive it.
+//! model, settings, machine and versions it was measured with. The CLI and the admin API drive
+//! it. [`serve`] is the other benchmark: a server measured over HTTP, as its clients see it.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ use crate::library::{Entry, Library};
 
 mod derived;
 mod history;
+pub mod serve;
 mod plan;
 mod preflight;
 mod report;
