@@ -5,6 +5,8 @@
 mod admin;
 /// Benchmarks: llama-bench's definitions, the history, and runs through the admin API.
 mod bench;
+/// `paddock bench serve`: the serving benchmark against real and fake servers over HTTP.
+mod bench_serve;
 /// The `paddock` binary: flags, start-up refusals, signals.
 mod cli;
 /// `paddock budget MODEL`, `paddock models -o json` and `paddock models pull` from a fake hub.

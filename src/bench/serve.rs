@@ -366,7 +366,9 @@ fn validate(cfg: &ServeBenchConfig) -> Result<(), ServeBenchError> {
         return bad("nothing to measure: no client counts and no agent turns");
     }
     if cfg.max_tokens < 2 || cfg.agent_reply_tokens < 1 {
-        return bad("max_tokens must be at least 2 (ITL needs two tokens) and the agent reply at least 1");
+        return bad(
+            "max_tokens must be at least 2 (ITL needs two tokens) and the agent reply at least 1",
+        );
     }
     if cfg.rounds == 0 || cfg.prompt_tokens == 0 {
         return bad("rounds and prompt_tokens must be at least 1");
@@ -383,7 +385,11 @@ struct Bench {
 }
 
 impl Bench {
-    async fn stream(&self, messages: Vec<Value>, max_tokens: u32) -> Result<Timed, ServeBenchError> {
+    async fn stream(
+        &self,
+        messages: Vec<Value>,
+        max_tokens: u32,
+    ) -> Result<Timed, ServeBenchError> {
         self.client
             .stream_chat(json!({
                 "model": self.model,
@@ -415,7 +421,9 @@ impl Bench {
                     turn,
                 )));
             }
-            let timed = self.stream(messages.clone(), cfg.agent_reply_tokens).await?;
+            let timed = self
+                .stream(messages.clone(), cfg.agent_reply_tokens)
+                .await?;
             tick();
             warm.push((messages.clone(), timed));
         }
@@ -466,7 +474,10 @@ fn row(clients: u32, waves: Vec<Vec<Result<Timed, ServeBenchError>>>) -> Concurr
         let last = ok.iter().map(Timed::last).max();
         if let (Some(first), Some(last)) = (first, last) {
             let span = (last - first).as_secs_f64();
-            let tokens: u32 = ok.iter().map(|t| t.completion_tokens().saturating_sub(1)).sum();
+            let tokens: u32 = ok
+                .iter()
+                .map(|t| t.completion_tokens().saturating_sub(1))
+                .sum();
             if span > 0.0 {
                 aggregate.push(f64::from(tokens) / span);
             }
@@ -840,7 +851,13 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         let columns = lines[0].split(',').count();
-        assert!(lines.iter().all(|l| l.split(',').count() == columns), "{csv}");
-        assert!(lines[2].starts_with("agent,1,1,1,0,70.0000,,5.0000,"), "{csv}");
+        assert!(
+            lines.iter().all(|l| l.split(',').count() == columns),
+            "{csv}"
+        );
+        assert!(
+            lines[2].starts_with("agent,1,1,1,0,70.0000,,5.0000,"),
+            "{csv}"
+        );
     }
 }

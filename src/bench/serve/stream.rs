@@ -227,8 +227,12 @@ fn apply_chunk(timed: &mut Timed, data: &str, now: Instant) -> Result<(), String
     let chunk: Value =
         serde_json::from_str(data).map_err(|e| format!("chunk is not JSON ({e}): {data:.200}"))?;
     if let Some(error) = chunk.get("error") {
-        let message = error["message"].as_str().map_or_else(|| error.to_string(), str::to_string);
-        return Err(format!("the server reported an error mid-stream: {message}"));
+        let message = error["message"]
+            .as_str()
+            .map_or_else(|| error.to_string(), str::to_string);
+        return Err(format!(
+            "the server reported an error mid-stream: {message}"
+        ));
     }
     let choices = match &chunk["choices"] {
         Value::Array(choices) => choices.as_slice(),
