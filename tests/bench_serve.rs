@@ -154,9 +154,19 @@ async fn an_unknown_model_is_the_servers_http_error() {
     assert!(body.contains("no-such-model"), "{err}");
 }
 
-/// A fake server: `GET /v1/models` lists one model, chat completions answer `chat` (raw HTTP),
-/// or nothing at all when it is None.
-async fn fake_server(chat: Option<&'static str>) -> String {
+/// How the fake server answers chat completions.
+#[derive(Clone, Copy)]
+enum Chat {
+    /// These raw HTTP bytes, then close.
+    Answer(&'static str),
+    /// Nothing at all, connection kept open.
+    Silent,
+    /// These bytes, then nothing more, connection kept open.
+    Stall(&'static str),
+}
+
+/// A fake server: `GET /v1/models` lists one model, chat completions answer as `chat` says.
+async fn fake_server(chat: Chat) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -197,12 +207,15 @@ async fn fake_server(chat: Option<&'static str>) -> String {
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
                     )
-                } else if let Some(chat) = chat {
-                    chat.to_string()
                 } else {
-                    // Hang: never answer, keep the connection open.
-                    std::future::pending::<()>().await;
-                    unreachable!()
+                    match chat {
+                        Chat::Answer(raw) => raw.to_string(),
+                        Chat::Silent => std::future::pending().await,
+                        Chat::Stall(raw) => {
+                            let _ = socket.write_all(raw.as_bytes()).await;
+                            std::future::pending().await
+                        }
+                    }
                 };
                 let _ = socket.write_all(answer.as_bytes()).await;
                 let _ = socket.shutdown().await;
@@ -216,7 +229,7 @@ async fn fake_server(chat: Option<&'static str>) -> String {
 async fn malformed_streams_and_silent_servers_are_errors_not_hangs() {
     let garbage = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
                    data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: not json\n\n";
-    let err = serve::run(&tiny(&fake_server(Some(garbage)).await), |_, _| {})
+    let err = serve::run(&tiny(&fake_server(Chat::Answer(garbage)).await), |_, _| {})
         .await
         .unwrap_err();
     assert!(matches!(err, ServeBenchError::Stream { .. }), "{err:?}");
@@ -225,17 +238,25 @@ async fn malformed_streams_and_silent_servers_are_errors_not_hangs() {
     let unfinished =
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
                       data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
-    let err = serve::run(&tiny(&fake_server(Some(unfinished)).await), |_, _| {})
-        .await
-        .unwrap_err();
+    let err = serve::run(
+        &tiny(&fake_server(Chat::Answer(unfinished)).await),
+        |_, _| {},
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("[DONE]"), "{err}");
 
-    let cfg = ServeBenchConfig {
-        request_timeout: Duration::from_secs(1),
-        ..tiny(&fake_server(None).await)
-    };
-    let started = Instant::now();
-    let err = serve::run(&cfg, |_, _| {}).await.unwrap_err();
-    assert!(matches!(err, ServeBenchError::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // A server that never answers, or stops mid-stream: the request timeout ends the wait.
+    let stalled = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n\
+                   data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+    for chat in [Chat::Silent, Chat::Stall(stalled)] {
+        let cfg = ServeBenchConfig {
+            request_timeout: Duration::from_secs(1),
+            ..tiny(&fake_server(chat).await)
+        };
+        let started = Instant::now();
+        let err = serve::run(&cfg, |_, _| {}).await.unwrap_err();
+        assert!(matches!(err, ServeBenchError::Timeout { .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

@@ -15,7 +15,9 @@
 //!   messages behind a different nonce, sent after the whole conversation so it never evicts it.
 //!
 //! Token counts come from the stream's `usage` (`stream_options.include_usage`); a chunk may
-//! carry no text (a token that renders as nothing), so chunks are only used for timing.
+//! carry no text (a token that renders as nothing), so chunks are only used for timing. A chunk
+//! is timed when the bytes carrying it are read; chunks that arrive in one read share a time
+//! (a 0 ms gap), as they would for any client.
 
 mod stream;
 

@@ -76,7 +76,9 @@ impl Client {
                 "the server URL must start with http:// or https://, not {url:?}"
             )));
         }
+        // No proxy from the environment: it would be part of what is timed.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .timeout(timeout)
             .build()
