@@ -15,10 +15,10 @@ use crate::library::{Entry, Library};
 
 mod derived;
 mod history;
-pub mod serve;
 mod plan;
 mod preflight;
 mod report;
+pub mod serve;
 
 pub use derived::Derived;
 pub use history::History;
