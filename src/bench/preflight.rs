@@ -53,10 +53,11 @@ pub fn preflight(model: &Entry) -> Result<Vec<String>, BenchError> {
             gib(free)
         ));
     }
-    let load = sysinfo::System::load_average().one;
-    if load >= 0.5 {
+    let busy = cpu_busy();
+    if busy >= 0.25 {
         warnings.push(format!(
-            "the machine was busy when the benchmark started (load average {load:.2}): other work takes cores and memory bandwidth, so the numbers may be low"
+            "other work was using {:.0} % of the CPU when the benchmark started: it takes cores and memory bandwidth, so the numbers may be low",
+            100.0 * busy
         ));
     }
     let others = other_llm_servers();
@@ -67,6 +68,17 @@ pub fn preflight(model: &Entry) -> Result<Vec<String>, BenchError> {
         ));
     }
     Ok(warnings)
+}
+
+/// The share of all cores busy now (0 to 1), sampled over half a second. Before the model
+/// loads this process is idle, so it is other work; the load average would still count the
+/// benchmark that just ended.
+fn cpu_busy() -> f32 {
+    let mut system = sysinfo::System::new();
+    system.refresh_cpu_usage();
+    std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(std::time::Duration::from_millis(500)));
+    system.refresh_cpu_usage();
+    system.global_cpu_usage() / 100.0
 }
 
 /// `name (pid N)` for every LLM server process but this one.
