@@ -35,6 +35,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod library;
+pub mod private_file;
 pub mod router;
 pub mod server;
 pub mod service;

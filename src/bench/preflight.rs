@@ -76,7 +76,9 @@ pub fn preflight(model: &Entry) -> Result<Vec<String>, BenchError> {
 fn cpu_busy() -> f32 {
     let mut system = sysinfo::System::new();
     system.refresh_cpu_usage();
-    std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(std::time::Duration::from_millis(500)));
+    std::thread::sleep(
+        sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(std::time::Duration::from_millis(500)),
+    );
     system.refresh_cpu_usage();
     system.global_cpu_usage() / 100.0
 }

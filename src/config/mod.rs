@@ -187,16 +187,11 @@ impl Settings {
 /// then renamed), so a crash never leaves half a file.
 pub fn write_file(path: &Path, raw: &RawSettings) -> Result<(), ConfigError> {
     let text = toml::to_string_pretty(raw).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    let io = |source| ConfigError::Read {
+    // Private: the file may hold the API key.
+    crate::private_file::write(path, text.as_bytes()).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 /// Reads a config file.
@@ -222,6 +217,25 @@ fn default_threads() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_config_file_with_the_key_is_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::test_util::TempDir::new("config-private");
+        let path = dir.path().join("sub/paddock.toml");
+        let mut raw = RawSettings::default();
+        raw.server.api_key = Some("secret".into());
+        write_file(&path, &raw).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            read_file(&path).unwrap().server.api_key.as_deref(),
+            Some("secret")
+        );
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file stays behind");
+    }
 
     fn with_model(mut raw: RawSettings) -> RawSettings {
         raw.model.path.get_or_insert_with(|| "m.gguf".into());

@@ -19,7 +19,6 @@ pub mod launchd;
 mod report;
 pub mod systemd;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use args::{absolute, absolute_paths};
@@ -245,36 +244,12 @@ fn env_name(name: &str) -> Result<&str, ServiceError> {
     }
 }
 
-/// Writes through a temporary file and a rename, so a manager never reads half a file, with
-/// mode 0600: the environment may hold the API key.
+/// Whole and private (see [`crate::private_file`]): the environment may hold the API key.
 fn write_file(path: &Path, contents: &str) -> Result<(), ServiceError> {
-    let write = |source| ServiceError::Write {
+    crate::private_file::write(path, contents.as_bytes()).map_err(|source| ServiceError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|source| ServiceError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let result = options
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(contents.as_bytes()).and_then(|_| f.sync_all()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(write)
+    })
 }
 
 fn remove_file(path: &Path) -> Result<(), ServiceError> {
