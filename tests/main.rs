@@ -19,5 +19,7 @@ mod constrained;
 mod downloads;
 /// The engine on its own, through `EngineHandle`: batching, prefix reuse, cancellation, limits.
 mod engine;
+/// Malformed and hostile requests on every route: 4xx in each API's shape, and still serving.
+mod hostile;
 /// The OpenAI API over HTTP: shapes, streaming framing, errors, auth.
 mod openai;

@@ -1,7 +1,10 @@
 //! The one place that knows HTTP statuses: every failure becomes an `ApiError`, rendered as
 //! OpenAI's error body `{"error": {"message", "type", "param", "code"}}`.
 
+use axum::body::to_bytes;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -116,6 +119,35 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// axum's own extractor rejections (a path segment that is not UTF-8 or not a number, a query
+/// string without a required field) are plain text; they get the error body of every route.
+pub async fn json_rejections(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let bytes = to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        text
+    };
+    ApiError::bad_request(message)
+        .with_status(status)
+        .into_response()
 }
 
 impl From<RouterError> for ApiError {

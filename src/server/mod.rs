@@ -59,9 +59,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
+            max_body_bytes,
+            refuse_oversized,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
         ))
+        .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(axum::middleware::from_fn(anthropic::error_dialect))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
@@ -83,6 +88,27 @@ pub async fn serve(
 
 async fn health() -> Response {
     axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// A body announced as larger than the limit is refused before it is read: the body limit
+/// alone only trips once that many bytes arrive, so a client announcing 100 GB and sending
+/// nothing held its connection and request open indefinitely.
+async fn refuse_oversized(
+    axum::extract::State(max): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return ApiError::bad_request("request body is too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -12,7 +12,7 @@ use crate::config::{self, RawSettings, Settings};
 use crate::engine::model_id;
 
 use super::super::error::ApiError;
-use super::super::json::Json;
+use super::super::json::{from_value, Json};
 use super::super::state::AppState;
 use super::Admin;
 
@@ -65,8 +65,7 @@ pub async fn put(
         }
         other => other,
     };
-    let patch: Patch =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let patch: Patch = from_value(&body)?;
     save(&admin, patch)?;
     answer(&state, &admin, saved(&admin)?)
 }
