@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::common;
-use crate::downloads::{fake_hub, start, temp_dir};
+use crate::downloads::{hub_with_smollm2, start, temp_dir};
 
 fn paddock(args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
@@ -129,21 +129,9 @@ fn models_without_a_subcommand_still_lists() {
     );
 }
 
-fn hub_with_smollm2() -> (crate::downloads::Running, String) {
-    let root = temp_dir("pull-hub");
-    let repo = root.join("test-org/smol-gguf");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::os::unix::fs::symlink(
-        common::smollm2(),
-        repo.join("SmolLM2-135M-Instruct.Q4_1.gguf"),
-    )
-    .unwrap();
-    fake_hub(&root)
-}
-
 #[test]
 fn models_pull_fetches_a_quant_from_the_hub_with_its_checksum() {
-    let (_hub, hub_url) = hub_with_smollm2();
+    let (_hub, hub_url) = hub_with_smollm2("pull-hub");
     let data = temp_dir("pull-data");
     let hub_url = std::path::PathBuf::from(&hub_url);
     let env = [
@@ -189,7 +177,7 @@ fn models_pull_fetches_a_quant_from_the_hub_with_its_checksum() {
 
 #[tokio::test]
 async fn the_admin_api_refuses_a_download_larger_than_free_space() {
-    let (_hub, hub_url) = hub_with_smollm2();
+    let (_hub, hub_url) = hub_with_smollm2("pull-hub");
     let data = temp_dir("space-data");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
     cmd.args(["serve", "-m"])

@@ -59,6 +59,19 @@ async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// A fake hub serving SmolLM2 as `test-org/smol-gguf`, from a fresh folder named `name`.
+pub(crate) fn hub_with_smollm2(name: &str) -> (Running, String) {
+    let root = temp_dir(name);
+    let repo = root.join("test-org/smol-gguf");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::os::unix::fs::symlink(
+        common::smollm2(),
+        repo.join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+    )
+    .unwrap();
+    fake_hub(&root)
+}
+
 pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paddock-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -68,15 +81,7 @@ pub(crate) fn temp_dir(name: &str) -> PathBuf {
 
 #[tokio::test]
 async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
-    let root = temp_dir("hub");
-    let repo = root.join("test-org/smol-gguf");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::os::unix::fs::symlink(
-        common::smollm2(),
-        repo.join("SmolLM2-135M-Instruct.Q4_1.gguf"),
-    )
-    .unwrap();
-    let (_hub, hub_url) = fake_hub(&root);
+    let (_hub, hub_url) = hub_with_smollm2("hub");
 
     // The server starts on Gemma; downloads go to its own models folder under XDG_DATA_HOME.
     let data = temp_dir("data");
