@@ -50,10 +50,22 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            #[cfg(feature = "cuda-dl")]
+            load_backend_modules();
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| EngineError::Context(e.clone()))
+}
+
+/// With ggml's backends built as loadable modules (feature `cuda-dl`) none is registered until
+/// loaded: load the best of each kind (CUDA, CPU variant, ...) found in the build's backend
+/// folder, the executable's folder or the current one (docs/gpu.md).
+#[cfg(feature = "cuda-dl")]
+fn load_backend_modules() {
+    // SAFETY: takes no arguments; called once, from `backend()`'s OnceLock, before llama.cpp's
+    // backend is initialised.
+    unsafe { llama_cpp_sys_2::ggml_backend_load_all() }
 }
 
 /// Which llama.cpp this is and what it was built with: the vendoring crate's version and
