@@ -62,6 +62,21 @@ pub struct Tests {
 }
 
 impl Plan {
+    /// The lists given, the defaults for those not given.
+    pub fn given(
+        n_prompt: Option<Vec<u32>>,
+        n_gen: Option<Vec<u32>>,
+        n_depth: Option<Vec<u32>>,
+        repetitions: Option<u32>,
+    ) -> Self {
+        Self {
+            n_prompt: n_prompt.unwrap_or_else(default_n_prompt),
+            n_gen: n_gen.unwrap_or_else(default_n_gen),
+            n_depth: n_depth.unwrap_or_else(default_n_depth),
+            repetitions: repetitions.unwrap_or_else(default_repetitions),
+        }
+    }
+
     /// Refuses plans that measure nothing or too much. Sizes of 0 are dropped, as llama-bench
     /// does with `-p 0` / `-n 0`.
     pub fn check(&self) -> Result<(), String> {

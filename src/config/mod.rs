@@ -93,6 +93,7 @@ impl Settings {
                 "no model: pass --model FILE.gguf or set [model] path in the config file".into(),
             )
         })?;
+        let aliases = given.aliases(&crate::engine::model_id(&model_path));
         // The model's own `[models."<id>"]` table goes over `[engine]`.
         let own = raw
             .models
@@ -150,13 +151,7 @@ impl Settings {
                 .idle_unload_secs
                 .filter(|&s| s > 0)
                 .map(std::time::Duration::from_secs),
-            aliases: raw
-                .model
-                .alias
-                .into_iter()
-                .chain(own.alias)
-                .flatten()
-                .collect(),
+            aliases,
             engine: EngineSpec {
                 model_path: model_path.clone(),
                 n_ctx: e.ctx_size.unwrap_or(4096),

@@ -98,6 +98,20 @@ impl RawSettings {
         self
     }
 
+    /// The names a model answers to besides its id: the `[model]` aliases when it is the
+    /// configured model, then those of its `[models."<id>"]` table.
+    pub fn aliases(&self, id: &str) -> Vec<String> {
+        let configured = self.model.path.as_deref().map(crate::engine::model_id);
+        let main = (configured.as_deref() == Some(id)).then_some(&self.model.alias);
+        let own = self.models.get(id).map(|m| &m.alias);
+        main.into_iter()
+            .chain(own)
+            .flatten()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     /// The model id an alias in a `[models]` table names.
     pub fn model_for_alias(&self, name: &str) -> Option<&str> {
         self.models

@@ -69,20 +69,14 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(&args.serve)?;
-    let defaults = paddock::bench::Plan::default();
-    let or_default = |given: &[u32], default: Vec<u32>| {
-        if given.is_empty() {
-            default
-        } else {
-            given.to_vec()
-        }
-    };
-    let plan = paddock::bench::Plan {
-        n_prompt: or_default(&args.n_prompt, defaults.n_prompt),
-        n_gen: or_default(&args.n_gen, defaults.n_gen),
-        n_depth: or_default(&args.n_depth, defaults.n_depth),
-        repetitions: args.reps,
-    };
+    // An empty list on the command line means "not given".
+    let given = |list: Vec<u32>| (!list.is_empty()).then_some(list);
+    let plan = paddock::bench::Plan::given(
+        given(args.n_prompt),
+        given(args.n_gen),
+        given(args.n_depth),
+        Some(args.reps),
+    );
     let library = paddock::library::Library::new(
         Some(&settings.model_path),
         paddock::library::budget_settings(&settings.engine),

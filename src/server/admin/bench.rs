@@ -102,18 +102,6 @@ pub struct Start {
     repetitions: Option<u32>,
 }
 
-impl Start {
-    fn plan(&self) -> Plan {
-        let d = Plan::default();
-        Plan {
-            n_prompt: self.n_prompt.clone().unwrap_or(d.n_prompt),
-            n_gen: self.n_gen.clone().unwrap_or(d.n_gen),
-            n_depth: self.n_depth.clone().unwrap_or(d.n_depth),
-            repetitions: self.repetitions.unwrap_or(d.repetitions),
-        }
-    }
-}
-
 /// `POST /api/bench`: checks the request, takes the machine (unloading what is served), and
 /// answers 202 with the status; the benchmark runs in the background.
 pub async fn start(
@@ -121,7 +109,12 @@ pub async fn start(
     Json(start): Json<Start>,
 ) -> Result<Response, ApiError> {
     let admin = state.admin()?;
-    let plan = start.plan();
+    let plan = Plan::given(
+        start.n_prompt,
+        start.n_gen,
+        start.n_depth,
+        start.repetitions,
+    );
     plan.check()
         .map_err(|e| ApiError::bad_request(e).with_code("invalid_plan"))?;
     let (file, settings) = model_file(&admin, &Choice::model(&start.model))?;

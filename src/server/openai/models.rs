@@ -48,21 +48,13 @@ async fn available(state: &AppState) -> Vec<(Entry, Vec<String>)> {
     };
     tokio::task::spawn_blocking(move || {
         let raw = admin.raw();
-        let configured = raw.model.path.as_deref().map(crate::engine::model_id);
         admin
             .library
             .scan()
             .into_iter()
             .filter(|e| e.error.is_none())
             .map(|e| {
-                let mut aliases: Vec<String> = raw
-                    .models
-                    .get(&e.id)
-                    .and_then(|m| m.alias.clone())
-                    .unwrap_or_default();
-                if configured.as_deref() == Some(e.id.as_str()) {
-                    aliases.extend(raw.model.alias.iter().flatten().cloned());
-                }
+                let aliases = raw.aliases(&e.id);
                 (e, aliases)
             })
             .collect()
