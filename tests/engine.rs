@@ -30,6 +30,8 @@ pub fn greedy(engine: &EngineHandle, prompt: &str, max_tokens: u32) -> Request {
         stop: Vec::new(),
         logprobs: None,
         ignore_eos: false,
+        prediction: Vec::new(),
+        draft_max: None,
         span: tracing::Span::none(),
     }
 }

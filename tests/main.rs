@@ -23,3 +23,5 @@ mod engine;
 mod hostile;
 /// The OpenAI API over HTTP: shapes, streaming framing, errors, auth.
 mod openai;
+/// Speculative decoding: n-gram lookup, predictions and a draft model never change the output.
+mod speculation;

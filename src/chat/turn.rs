@@ -276,6 +276,7 @@ mod tests {
             add_bos: false,
             add_eos: false,
             allocated: None,
+            speculation: Default::default(),
         }
     }
 

@@ -61,6 +61,21 @@ pub struct ServeArgs {
     /// Most requests waiting for a slot before new ones get 503.
     #[arg(long)]
     pub max_queue: Option<usize>,
+    /// Do not guess tokens from earlier text of the request (n-gram lookup, on by default).
+    #[arg(long)]
+    pub no_spec_ngram: bool,
+    /// Draft model for speculative decoding: smaller, with the same vocabulary.
+    #[arg(long = "model-draft", alias = "spec-draft-model")]
+    pub model_draft: Option<PathBuf>,
+    /// Most tokens guessed per step (0: no speculative decoding).
+    #[arg(long = "draft-max", alias = "spec-draft-n-max", alias = "draft")]
+    pub draft_max: Option<u32>,
+    /// Fewer guesses than this are not verified.
+    #[arg(long = "draft-min", alias = "spec-draft-n-min")]
+    pub draft_min: Option<u32>,
+    /// The draft model stops guessing below this probability.
+    #[arg(long = "draft-p-min", alias = "spec-draft-p-min")]
+    pub draft_p_min: Option<f32>,
     /// Unload the model after this many seconds without requests; the next request loads it
     /// again (0: never).
     #[arg(long)]
@@ -81,6 +96,7 @@ pub fn normalize_llama_args(args: impl IntoIterator<Item = String>) -> Vec<Strin
         ("-ctv", "--cache-type-v"),
         ("-ub", "--ubatch-size"),
         ("-tb", "--threads-batch"),
+        ("-md", "--model-draft"),
     ];
     args.into_iter()
         .map(|a| match ONE_DASH.iter().find(|(short, _)| *short == a) {
@@ -122,6 +138,11 @@ impl ServeArgs {
                 mlock: flag(self.mlock),
                 context_shift: flag(self.context_shift),
                 max_queue: self.max_queue,
+                spec_ngram: self.no_spec_ngram.then_some(false),
+                model_draft: self.model_draft.clone(),
+                draft_max: self.draft_max,
+                draft_min: self.draft_min,
+                draft_p_min: self.draft_p_min,
             },
             models: Default::default(),
         }

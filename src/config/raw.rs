@@ -76,6 +76,13 @@ pub struct RawEngine {
     pub mlock: Option<bool>,
     pub context_shift: Option<bool>,
     pub max_queue: Option<usize>,
+    /// Guess tokens from earlier text of the request (on unless set to false).
+    pub spec_ngram: Option<bool>,
+    /// A smaller model with the same vocabulary that guesses tokens.
+    pub model_draft: Option<PathBuf>,
+    pub draft_max: Option<u32>,
+    pub draft_min: Option<u32>,
+    pub draft_p_min: Option<f32>,
 }
 
 /// `a.or(b)` field by field: values in `over` replace those in `base`.
@@ -141,7 +148,8 @@ impl TryFrom<toml::Table> for RawModelSettings {
 impl RawEngine {
     pub fn merge(mut self, over: RawEngine) -> RawEngine {
         merge_fields!(self, over; ctx_size, parallel, threads, threads_batch, batch_size,
-            ubatch_size, n_gpu_layers, flash_attn, cache_type_k, cache_type_v, mlock, context_shift, max_queue);
+            ubatch_size, n_gpu_layers, flash_attn, cache_type_k, cache_type_v, mlock, context_shift, max_queue,
+            spec_ngram, model_draft, draft_max, draft_min, draft_p_min);
         self
     }
 }

@@ -21,6 +21,8 @@ pub struct ActivityNow {
     pub busy_slots: usize,
     /// Generation tokens/s of the last finished request (none before the first).
     pub last_tps: Option<f64>,
+    /// Share of speculative guesses accepted, for the last request that guessed.
+    pub last_acceptance: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +30,8 @@ pub struct Activity {
     busy: AtomicUsize,
     /// `f64::to_bits` of the last speed; 0 means none yet (0.0 t/s is not worth showing).
     last_tps: AtomicU64,
+    /// The same for the acceptance; 0 also means none (then nothing was gained to show).
+    last_acceptance: AtomicU64,
     hook: Option<ActivityHook>,
 }
 
@@ -40,10 +44,14 @@ impl Activity {
     }
 
     pub fn now(&self) -> ActivityNow {
-        let bits = self.last_tps.load(Ordering::Relaxed);
+        let read = |a: &AtomicU64| {
+            let bits = a.load(Ordering::Relaxed);
+            (bits != 0).then(|| f64::from_bits(bits))
+        };
         ActivityNow {
             busy_slots: self.busy.load(Ordering::Relaxed),
-            last_tps: (bits != 0).then(|| f64::from_bits(bits)),
+            last_tps: read(&self.last_tps),
+            last_acceptance: read(&self.last_acceptance),
         }
     }
 
@@ -53,10 +61,13 @@ impl Activity {
         }
     }
 
-    pub(super) fn finished(&self, tokens_per_second: f64) {
+    pub(super) fn finished(&self, tokens_per_second: f64, acceptance: Option<f64>) {
         if tokens_per_second > 0.0 && tokens_per_second.is_finite() {
             self.last_tps
                 .store(tokens_per_second.to_bits(), Ordering::Relaxed);
+            if let Some(a) = acceptance {
+                self.last_acceptance.store(a.to_bits(), Ordering::Relaxed);
+            }
             self.changed();
         }
     }
@@ -82,15 +93,16 @@ mod tests {
         assert_eq!(activity.now().last_tps, None);
         activity.set_busy(1);
         activity.set_busy(1);
-        activity.finished(0.0);
-        activity.finished(42.5);
+        activity.finished(0.0, None);
+        activity.finished(42.5, Some(0.5));
         activity.set_busy(0);
         assert_eq!(count.load(Ordering::Relaxed), 3);
         assert_eq!(
             activity.now(),
             ActivityNow {
                 busy_slots: 0,
-                last_tps: Some(42.5)
+                last_tps: Some(42.5),
+                last_acceptance: Some(0.5),
             }
         );
     }

@@ -6,6 +6,7 @@
 
 mod activity;
 mod allocated;
+mod draft_model;
 mod embed;
 mod error;
 mod output;
@@ -14,6 +15,7 @@ mod sampling;
 mod scheduler;
 mod slot;
 mod spec;
+mod speculation;
 mod types;
 mod worker;
 
@@ -33,11 +35,13 @@ pub use activity::{Activity, ActivityHook, ActivityNow};
 pub use allocated::Allocated;
 pub use error::EngineError;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
+pub use speculation::{DraftStats, Speculation};
 pub use types::{
     Candidate, Completion, Event, FinishReason, Grammar, ModelInfo, Request, SamplingParams,
     Timings, TokenDelta, TokenId, TokenLogprob, Usage,
 };
 
+use draft_model::DraftModel;
 pub use embed::MAX_EMBED_TOKENS;
 pub use sampling::schema_grammar;
 pub use slot::SlotStatus;
@@ -142,7 +146,22 @@ impl EngineHandle {
         } else {
             spec.n_ctx
         };
-        let info = model_info(&model, n_ctx, spec.n_parallel);
+        let mut info = model_info(&model, n_ctx, spec.n_parallel);
+        // A recurrent state cannot drop a rejected guess: no speculation there (as llama-server).
+        info.speculation = if model.is_recurrent() || model.is_hybrid() {
+            Speculation::off()
+        } else {
+            spec.speculation.clone()
+        };
+        let draft = match (&info.speculation.draft_model, info.speculation.is_on()) {
+            (Some(path), true) => Some(Arc::new(draft_model::load(
+                backend,
+                &model,
+                path,
+                spec.n_gpu_layers,
+            )?)),
+            _ => None,
+        };
         let swa_window = meta_u32(
             &model,
             &format!("{}.attention.sliding_window", info.architecture),
@@ -156,21 +175,23 @@ impl EngineHandle {
         let activity = Arc::new(Activity::new(spec.on_activity.clone()));
         let thread_activity = Arc::clone(&activity);
         let n_batch = spec.n_batch.max(spec.n_parallel);
-        let ctx_params = LlamaContextParams::default()
+        // Unified KV: one pool of n_ctx cells that any slot may fill up to n_ctx on its own,
+        // as llama-server does; Paddock's scheduler keeps the sum within the pool.
+        let base_params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(n_batch)
             .with_n_ubatch(spec.n_ubatch.min(n_batch))
             .with_n_seq_max(spec.n_parallel)
-            // Unified KV: one pool of n_ctx cells that any slot may fill up to n_ctx on its own,
-            // as llama-server does; Paddock's scheduler keeps the sum within the pool.
             .with_kv_unified(true)
+            .with_n_threads(spec.n_threads)
+            .with_n_threads_batch(spec.n_threads_batch)
+            .with_flash_attention_policy(spec.flash_attn.to_llama());
+        let draft_params = base_params.clone();
+        let ctx_params = base_params
             // Sliding-window layers keep only their window (llama.cpp's default keeps the whole
             // context there, several times the memory on models like Gemma 3); the scheduler
             // stops prefix reuse from cutting back past what such a cache still holds.
             .with_swa_full(false)
-            .with_n_threads(spec.n_threads)
-            .with_n_threads_batch(spec.n_threads_batch)
-            .with_flash_attention_policy(spec.flash_attn.to_llama())
             .with_type_k(spec.cache_type_k.to_llama())
             .with_type_v(spec.cache_type_v.to_llama());
         let config = WorkerConfig {
@@ -179,6 +200,7 @@ impl EngineHandle {
             context_shift: spec.context_shift,
             swa_window,
             n_threads: spec.n_threads_batch,
+            speculation: info.speculation.clone(),
         };
         let n_parallel = spec.n_parallel;
         std::thread::Builder::new()
@@ -193,12 +215,23 @@ impl EngineHandle {
                         return;
                     }
                 };
+                let draft = match draft.as_deref() {
+                    Some(model) => {
+                        match DraftModel::new(model, backend, draft_params, n_parallel) {
+                            Ok(d) => Some(d),
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(EngineError::Context(e)));
+                                return;
+                            }
+                        }
+                    }
+                    None => None,
+                };
                 let _ = ready_tx.send(Ok(allocated));
-                Worker::new(&thread_model, ctx, config, n_parallel, thread_queued)
+                Worker::new(&thread_model, ctx, config, n_parallel, thread_queued, draft)
                     .run(rx, &thread_activity);
             })
             .map_err(|e| EngineError::Context(e.to_string()))?;
-        let mut info = info;
         info.allocated = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         tracing::info!(
             model = %spec.model_path.display(),
@@ -375,7 +408,7 @@ impl EngineHandle {
         let (events, rx) = unbounded_channel();
         self.inner
             .inbox
-            .send(Command::Submit(Submission { request, events }))
+            .send(Command::Submit(Box::new(Submission { request, events })))
             .map_err(|_| {
                 self.inner.queued.fetch_sub(1, Ordering::Relaxed);
                 EngineError::Stopped
@@ -453,5 +486,6 @@ fn model_info(model: &LlamaModel, n_ctx: u32, n_parallel: u32) -> ModelInfo {
         add_bos: vocab.should_add_bos(),
         add_eos: vocab.should_add_eos(),
         allocated: None,
+        speculation: Speculation::off(),
     }
 }

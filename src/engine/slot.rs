@@ -6,6 +6,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::output::OutputText;
 use super::sampling::TokenSampler;
+use super::speculation::DraftLength;
 use super::types::{Completion, Event, FinishReason, Request, Timings, TokenDelta, TokenId, Usage};
 
 /// A slot is one llama.cpp sequence id. Its KV cache outlives the job so that the next request
@@ -44,6 +45,9 @@ pub struct Job {
     pub generated: u32,
     /// Index in the current batch whose logits this job samples from after decode.
     pub logits_at: Option<i32>,
+    /// Guessed tokens in the current batch right after `logits_at`, to verify after decode.
+    pub draft: Vec<TokenId>,
+    pub draft_len: DraftLength,
     pub prompt_started: Instant,
     pub first_token_at: Option<Instant>,
     pub timings: Timings,
@@ -103,6 +107,7 @@ impl Job {
         events: UnboundedSender<Event>,
         sampler: TokenSampler,
         cached: usize,
+        draft_max: u32,
     ) -> Self {
         let output = OutputText::new(request.stop.clone());
         Self {
@@ -114,6 +119,8 @@ impl Job {
             cached_tokens: u32::try_from(cached).unwrap_or(u32::MAX),
             generated: 0,
             logits_at: None,
+            draft: Vec::new(),
+            draft_len: DraftLength::new(draft_max as usize),
             prompt_started: Instant::now(),
             first_token_at: None,
             timings: Timings::default(),
@@ -155,6 +162,8 @@ impl Job {
             generated = usage.completion_tokens,
             prefill_tps = format_args!("{:.1}", self.timings.prompt_tokens_per_second()),
             decode_tps = format_args!("{:.1}", self.timings.generation_tokens_per_second(self.generated)),
+            drafted = self.timings.draft.drafted,
+            accepted = self.timings.draft.accepted,
             finish = ?reason,
             "request done"
         );

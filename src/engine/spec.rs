@@ -28,6 +28,8 @@ pub struct EngineSpec {
     pub context_shift: bool,
     /// Most requests that may wait for a free slot before new ones are refused as busy.
     pub max_queue: usize,
+    /// Speculative decoding: n-gram lookup, a draft model, how many tokens to guess.
+    pub speculation: super::Speculation,
     /// Told the load's progress (0.0 to 1.0) while the model loads; for progress bars.
     pub load_progress: Option<LoadProgress>,
     /// Told when the engine's [`super::Activity`] changes (busy slots, last speed).

@@ -79,6 +79,12 @@ pub struct Request {
     pub logprobs: Option<u8>,
     /// Keep generating past end-of-generation tokens (they are masked out); for benchmarks.
     pub ignore_eos: bool,
+    /// Text the output is expected to repeat much of (OpenAI's predicted outputs): searched
+    /// for guesses like the prompt is.
+    pub prediction: Vec<TokenId>,
+    /// Most tokens guessed per step for this request (llama-server's `speculative.n_max`);
+    /// 0 turns speculation off for it, `None` keeps the server's setting.
+    pub draft_max: Option<u32>,
     /// The request's tracing span; the engine thread enters it so slot logs name the request.
     pub span: tracing::Span,
 }
@@ -140,6 +146,8 @@ pub struct Timings {
     pub prompt_time: Duration,
     /// Time from the first generated token to the last.
     pub generation_time: Duration,
+    /// Speculative decoding: tokens guessed and how many of them were right.
+    pub draft: super::speculation::DraftStats,
 }
 
 impl Timings {
@@ -193,4 +201,6 @@ pub struct ModelInfo {
     pub add_eos: bool,
     /// What llama.cpp allocated for the context (KV cache, recurrent state, compute buffers).
     pub allocated: Option<super::Allocated>,
+    /// How this engine speculates (off for models that cannot).
+    pub speculation: super::Speculation,
 }

@@ -16,17 +16,20 @@ use llama_cpp_2::DecodeError;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::activity::Activity;
+use super::draft_model::DraftModel;
 use super::embed::Embedder;
 use super::error::EngineError;
 use super::output::Output;
 use super::sampling::TokenSampler;
 use super::scheduler::{caches_to_evict, choose_slot, common_prefix, IdleSlot};
 use super::slot::{Job, Slot, SlotState, SlotStatus};
+use super::speculation::{ngram_draft, Speculation};
 use super::types::{Candidate, Event, FinishReason, Request, TokenDelta, TokenId, TokenLogprob};
 
 /// What the handle sends to the engine thread.
 pub enum Command {
-    Submit(Submission),
+    /// Boxed: a request is much larger than the other commands.
+    Submit(Box<Submission>),
     /// Report every slot's state (answered between steps).
     Status(std::sync::mpsc::Sender<Vec<SlotStatus>>),
     /// Embed each input (answered between steps; generation pauses meanwhile).
@@ -51,6 +54,8 @@ pub struct WorkerConfig {
     pub swa_window: u32,
     /// Threads for the embedding context.
     pub n_threads: i32,
+    /// Off for models whose state cannot drop a rejected guess (recurrent, hybrid).
+    pub speculation: Speculation,
 }
 
 pub struct Worker<'m> {
@@ -65,8 +70,11 @@ pub struct Worker<'m> {
     clock: u64,
     /// Made on the first embeddings request.
     embedder: Option<Embedder<'m>>,
-    /// Generation speed of the request that finished last, not yet reported.
-    last_tps: Option<f64>,
+    /// `--model-draft`: guesses where the n-gram lookup finds nothing.
+    draft_model: Option<DraftModel<'m>>,
+    /// Generation speed and guess acceptance of the request that finished last, not yet
+    /// reported.
+    last_finished: Option<(f64, Option<f64>)>,
 }
 
 impl<'m> Worker<'m> {
@@ -76,8 +84,11 @@ impl<'m> Worker<'m> {
         config: WorkerConfig,
         n_slots: u32,
         queued: Arc<AtomicUsize>,
+        draft_model: Option<DraftModel<'m>>,
     ) -> Self {
-        let batch_capacity = config.n_batch as usize + n_slots as usize;
+        // Generating slots' tokens and guesses share the batch with prompt chunks, all of it
+        // within `n_batch` (what llama.cpp accepts per decode).
+        let batch_capacity = config.n_batch as usize;
         Self {
             model,
             ctx,
@@ -87,7 +98,8 @@ impl<'m> Worker<'m> {
             batch: LlamaBatch::new(batch_capacity, 1),
             clock: 0,
             embedder: None,
-            last_tps: None,
+            draft_model,
+            last_finished: None,
             config,
         }
     }
@@ -97,8 +109,8 @@ impl<'m> Worker<'m> {
         let mut open = true;
         loop {
             activity.set_busy(self.slots.iter().filter(|s| !s.is_idle()).count());
-            if let Some(tps) = self.last_tps.take() {
-                activity.finished(tps);
+            if let Some((tps, acceptance)) = self.last_finished.take() {
+                activity.finished(tps, acceptance);
             }
             let busy = !self.queue.is_empty() || self.slots.iter().any(|s| !s.is_idle());
             if !busy {
@@ -127,7 +139,7 @@ impl<'m> Worker<'m> {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Submit(sub) => self.queue.push_back(sub),
+            Command::Submit(sub) => self.queue.push_back(*sub),
             Command::Status(reply) => {
                 let _ = reply.send(self.slots.iter().map(Slot::status).collect());
             }
@@ -211,7 +223,14 @@ impl<'m> Worker<'m> {
             tracing::debug!(parent: &sub.request.span, slot = index, reused, prompt = sub.request.prompt.len(), "admitted");
             let slot = &mut self.slots[index];
             slot.last_used = self.clock;
-            slot.job = Some(Job::new(sub.request, sub.events, sampler, reused));
+            let draft_max = self.config.speculation.draft_max;
+            slot.job = Some(Job::new(
+                sub.request,
+                sub.events,
+                sampler,
+                reused,
+                draft_max,
+            ));
         }
     }
 
@@ -320,6 +339,17 @@ impl<'m> Worker<'m> {
     /// in admission order until the batch holds `n_batch` tokens.
     fn fill_batch(&mut self) {
         self.batch.clear();
+        let generating = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.job
+                    .as_ref()
+                    .is_some_and(|j| matches!(j.state, SlotState::Generating { .. }))
+            })
+            .count();
+        // Batch room for guesses, after one token for every generating slot.
+        let mut spare = (self.config.n_batch as usize).saturating_sub(generating);
         for i in 0..self.slots.len() {
             let Some(job) = &self.slots[i].job else {
                 continue;
@@ -347,8 +377,20 @@ impl<'m> Worker<'m> {
                 continue;
             }
             slot.cache.push(token);
+            let seq = slot.seq;
+            let draft = self.draft(i, spare);
+            spare -= draft.len();
+            let slot = &mut self.slots[i];
+            for (k, &guess) in draft.iter().enumerate() {
+                // Capacity was checked: `spare` counts the batch's free entries.
+                let _ = self
+                    .batch
+                    .add(LlamaToken(guess), pos + 1 + k as i32, &[seq], true);
+                slot.cache.push(guess);
+            }
             if let Some(job) = slot.job.as_mut() {
                 job.logits_at = Some(at);
+                job.draft = draft;
             }
         }
         let mut order: Vec<usize> = (0..self.slots.len()).collect();
@@ -392,6 +434,66 @@ impl<'m> Worker<'m> {
                 }
             }
             job.state = SlotState::Prompt { next: next + take };
+        }
+    }
+
+    /// Guesses of the tokens after slot `i`'s last one (already in its cache), at most
+    /// `spare`: from the request's own text first, else from the draft model. None when the
+    /// request is near its end, the cache is full, or fewer than `draft_min` are found.
+    fn draft(&mut self, i: usize, spare: usize) -> Vec<TokenId> {
+        let spec = &self.config.speculation;
+        let slot = &self.slots[i];
+        let Some(job) = &slot.job else {
+            return Vec::new();
+        };
+        // Sampling after the last guess gives one more token: leave room for it.
+        let left = job
+            .request
+            .max_tokens
+            .map_or(usize::MAX, |max| max.saturating_sub(job.generated) as usize)
+            .saturating_sub(1);
+        let free = (self.config.n_ctx as usize).saturating_sub(self.used_cells());
+        let wanted = job.request.draft_max.map_or(usize::MAX, |n| n as usize);
+        let max = job
+            .draft_len
+            .get()
+            .min(wanted)
+            .min(left)
+            .min(free)
+            .min(spare);
+        let min = (spec.draft_min as usize).max(1);
+        if max < min || !spec.is_on() {
+            return Vec::new();
+        }
+        let mut draft = if spec.ngram {
+            ngram_draft(&slot.cache, &job.request.prediction, max)
+        } else {
+            Vec::new()
+        };
+        if draft.is_empty() {
+            if let Some(model) = self.draft_model.as_mut() {
+                draft = model.draft(slot.seq, &slot.cache, max, spec.draft_p_min);
+            }
+        }
+        if draft.len() < min {
+            draft.clear();
+        }
+        draft
+    }
+
+    /// After verification: drops the rejected guesses from the slot's cache and adapts the
+    /// request's next draft length.
+    fn settle_draft(&mut self, i: usize, drafted: usize, accepted: usize) {
+        let slot = &mut self.slots[i];
+        let keep = slot.cache.len() - (drafted - accepted);
+        if keep < slot.cache.len() {
+            let _ = self
+                .ctx
+                .kv_cache_seq_rm(slot.seq, u32::try_from(keep).ok(), None);
+            slot.cache.truncate(keep);
+        }
+        if let Some(job) = slot.job.as_mut() {
+            job.draft_len.update(drafted, accepted);
         }
     }
 
@@ -463,73 +565,102 @@ impl<'m> Worker<'m> {
         }
     }
 
+    /// Samples every slot whose logits this batch computed. A slot with guesses samples on
+    /// down its guesses while each sample equals the guess (that guess's logits are then the
+    /// right ones for the next token), so one decode may yield several tokens.
     fn sample(&mut self) {
         for i in 0..self.slots.len() {
             let Some(job) = self.slots[i].job.as_mut() else {
                 continue;
             };
-            let Some(at) = job.logits_at.take() else {
+            let Some(mut at) = job.logits_at.take() else {
                 continue;
             };
+            let draft = std::mem::take(&mut job.draft);
+            job.timings.draft.drafted += draft.len() as u32;
             let now = Instant::now();
             if job.first_token_at.is_none() {
                 job.timings.prompt_decoded = job.request.prompt.len() as u32 - job.cached_tokens;
                 job.timings.prompt_time = now - job.prompt_started;
                 job.first_token_at = Some(now);
             }
-            let Some(token) = job.sampler.sample(&self.ctx, at) else {
-                // The grammar allows nothing more: the constrained output is complete.
-                self.finish(i, FinishReason::Stop);
-                continue;
-            };
-            let id = token.0;
-            // Sampling reads the logits without changing them.
-            let logprob = job
-                .request
-                .logprobs
-                .map(|n| logprobs(self.model, self.ctx.get_logits_ith(at), id, n));
-            job.generated += 1;
-            let vocab = self.model.vocab();
-            if vocab.is_eog(token) && !job.request.ignore_eos {
-                if logprob.is_some() {
-                    job.send_text(TokenDelta {
-                        text: String::new(),
-                        logprob,
-                    });
+            let mut accepted = 0;
+            while let Some(token) = self.emit(i, at) {
+                if draft.get(accepted) != Some(&token) {
+                    break;
                 }
-                self.finish(i, FinishReason::Stop);
-                continue;
+                accepted += 1;
+                at += 1;
+                if let Some(job) = self.slots[i].job.as_mut() {
+                    job.timings.draft.accepted += 1;
+                }
             }
-            let piece = vocab.token_to_piece(token, false, None);
-            let stopped = match job.output.feed(&piece) {
-                Output::Text(text) => {
-                    job.send_text(TokenDelta { text, logprob });
-                    false
-                }
-                Output::Stopped(text) => {
-                    job.send_text(TokenDelta { text, logprob });
-                    true
-                }
-            };
-            if stopped {
-                self.finish(i, FinishReason::Stop);
-            } else if job
-                .request
-                .max_tokens
-                .is_some_and(|max| job.generated >= max)
-            {
-                self.finish(i, FinishReason::Length);
-            } else {
-                job.state = SlotState::Generating { token: id };
+            if !draft.is_empty() {
+                self.settle_draft(i, draft.len(), accepted);
             }
         }
+    }
+
+    /// Samples slot `i`'s next token from the logits at batch index `at` and hands it to the
+    /// client. Returns the token while the request goes on; `None` once it finished.
+    fn emit(&mut self, i: usize, at: i32) -> Option<TokenId> {
+        let job = self.slots[i].job.as_mut()?;
+        let Some(token) = job.sampler.sample(&self.ctx, at) else {
+            // The grammar allows nothing more: the constrained output is complete.
+            self.finish(i, FinishReason::Stop);
+            return None;
+        };
+        let id = token.0;
+        // Sampling reads the logits without changing them.
+        let logprob = job
+            .request
+            .logprobs
+            .map(|n| logprobs(self.model, self.ctx.get_logits_ith(at), id, n));
+        job.generated += 1;
+        let vocab = self.model.vocab();
+        if vocab.is_eog(token) && !job.request.ignore_eos {
+            if logprob.is_some() {
+                job.send_text(TokenDelta {
+                    text: String::new(),
+                    logprob,
+                });
+            }
+            self.finish(i, FinishReason::Stop);
+            return None;
+        }
+        let piece = vocab.token_to_piece(token, false, None);
+        let stopped = match job.output.feed(&piece) {
+            Output::Text(text) => {
+                job.send_text(TokenDelta { text, logprob });
+                false
+            }
+            Output::Stopped(text) => {
+                job.send_text(TokenDelta { text, logprob });
+                true
+            }
+        };
+        if stopped {
+            self.finish(i, FinishReason::Stop);
+            return None;
+        }
+        if job
+            .request
+            .max_tokens
+            .is_some_and(|max| job.generated >= max)
+        {
+            self.finish(i, FinishReason::Length);
+            return None;
+        }
+        job.state = SlotState::Generating { token: id };
+        Some(id)
     }
 
     fn finish(&mut self, i: usize, reason: FinishReason) {
         let slot = &mut self.slots[i];
         slot.last_used = self.clock;
         if let Some(job) = slot.job.take() {
-            self.last_tps = Some(job.finish(reason));
+            let draft = job.timings.draft;
+            self.last_finished = Some((job.finish(reason), draft.acceptance()));
         }
     }
 }

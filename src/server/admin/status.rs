@@ -40,6 +40,8 @@ pub struct Status {
     pub server: ServerInfo,
     /// Generation tokens/s of the last finished request.
     pub last_tps: Option<f64>,
+    /// Share of speculative guesses accepted, for the last request that guessed.
+    pub last_acceptance: Option<f64>,
     /// Model downloads of this run, newest last.
     pub downloads: Vec<DownloadStatus>,
     /// The running benchmark, or the last one of this run.
@@ -59,6 +61,18 @@ pub struct ModelStatus {
     pub cache_type_v: &'static str,
     pub flash_attn: String,
     pub loaded_at: u64,
+    pub speculation: SpeculationStatus,
+}
+
+/// How the loaded model speculates (off for models that cannot drop a rejected guess).
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeculationStatus {
+    /// Guesses from the request's own text.
+    pub ngram: bool,
+    /// The draft model's id, when one is loaded.
+    pub draft_model: Option<String>,
+    /// Most tokens guessed per step; 0 when speculation is off.
+    pub draft_max: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +148,7 @@ pub fn status(state: &AppState) -> Status {
         },
         server: server_info(listen, state.api_key.is_some()),
         last_tps: activity.and_then(|a| a.last_tps),
+        last_acceptance: activity.and_then(|a| a.last_acceptance),
         downloads: state
             .admin
             .as_ref()
@@ -160,6 +175,18 @@ fn model_status(m: &LoadedModel) -> ModelStatus {
             .loaded_at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        speculation: {
+            let s = &info.speculation;
+            SpeculationStatus {
+                ngram: s.is_on() && s.ngram,
+                draft_model: s
+                    .draft_model
+                    .as_deref()
+                    .filter(|_| s.is_on())
+                    .map(crate::engine::model_id),
+                draft_max: if s.is_on() { s.draft_max } else { 0 },
+            }
+        },
     }
 }
 

@@ -74,8 +74,7 @@ pub async fn run_chat(state: &AppState, body: &Value) -> Result<ChatOutcome, Api
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
-    let mut request =
-        sampling.into_engine_request(prompt, logprobs, span, &model.engine.info().sampling)?;
+    let mut request = sampling.into_engine_request(prompt, logprobs, span, &model.engine)?;
     request.sampling.grammar = prepared.grammar;
     let rx = model.engine.submit(request)?;
     let header = StreamHeader {

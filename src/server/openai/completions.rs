@@ -59,8 +59,7 @@ pub async fn completions(
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
-    let request =
-        sampling.into_engine_request(prompt, req.logprobs, span, &model.engine.info().sampling)?;
+    let request = sampling.into_engine_request(prompt, req.logprobs, span, &model.engine)?;
     let rx = model.engine.submit(request)?;
     let encoder = TextChunks {
         header: StreamHeader {

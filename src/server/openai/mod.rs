@@ -8,11 +8,16 @@ pub mod embeddings;
 pub mod models;
 pub mod types;
 
-use crate::engine::{Completion, FinishReason, Request, SamplingParams, TokenId, TokenLogprob};
+use crate::engine::{
+    Completion, EngineHandle, FinishReason, Request, SamplingParams, TokenId, TokenLogprob,
+};
 
 use super::error::ApiError;
 pub use super::ids::{new_id, unix_now};
-use types::{PromptTokensDetails, SamplingFields, Stop, TimingsBody, UsageBody};
+use types::{
+    CompletionTokensDetails, Content, Prediction, PromptTokensDetails, SamplingFields, Stop,
+    TimingsBody, UsageBody,
+};
 
 /// Most stop strings a request may give, and their longest length (OpenAI allows 4; agents
 /// send a few more, so the bound is looser but still keeps the per-token check cheap).
@@ -26,8 +31,24 @@ impl SamplingFields {
         prompt: Vec<TokenId>,
         logprobs: Option<u8>,
         span: tracing::Span,
-        defaults: &SamplingParams,
+        engine: &EngineHandle,
     ) -> Result<Request, ApiError> {
+        let defaults: &SamplingParams = &engine.info().sampling;
+        let prediction = match self.prediction {
+            None => Vec::new(),
+            Some(p) => engine.tokenize(&prediction_text(p)?, false),
+        };
+        // Searched at every step: bounded like a prompt.
+        if prediction.len() > engine.info().n_ctx as usize {
+            return Err(ApiError::invalid(
+                "prediction",
+                format!(
+                    "the prediction has {} tokens, more than the context of {}",
+                    prediction.len(),
+                    engine.info().n_ctx
+                ),
+            ));
+        }
         if let Some(n) = self.n.filter(|&n| n != 1) {
             return Err(ApiError::invalid(
                 "n",
@@ -100,8 +121,34 @@ impl SamplingFields {
             stop,
             logprobs,
             ignore_eos: self.ignore_eos.unwrap_or(false),
+            prediction,
+            draft_max: self.speculative_n_max,
             span,
         })
+    }
+}
+
+/// The text of a predicted output; only OpenAI's one kind, `content`, exists.
+fn prediction_text(p: Prediction) -> Result<String, ApiError> {
+    if p.kind != "content" {
+        return Err(ApiError::invalid(
+            "prediction.type",
+            format!("prediction type must be \"content\", not {:?}", p.kind),
+        ));
+    }
+    match p.content {
+        Content::Text(t) => Ok(t),
+        Content::Parts(parts) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(j, part)| match (part.kind.as_str(), part.text) {
+                ("text", Some(t)) => Ok(t),
+                _ => Err(ApiError::invalid(
+                    format!("prediction.content[{j}]"),
+                    "prediction parts must be {\"type\": \"text\", \"text\": ...}",
+                )),
+            })
+            .collect(),
     }
 }
 
@@ -132,6 +179,10 @@ pub fn usage(done: &Completion) -> UsageBody {
         prompt_tokens_details: PromptTokensDetails {
             cached_tokens: u.cached_tokens,
         },
+        completion_tokens_details: CompletionTokensDetails {
+            accepted_prediction_tokens: done.timings.draft.accepted,
+            rejected_prediction_tokens: done.timings.draft.drafted - done.timings.draft.accepted,
+        },
     }
 }
 
@@ -145,6 +196,8 @@ pub fn timings(done: &Completion) -> TimingsBody {
         predicted_n: generated,
         predicted_ms: t.generation_time.as_secs_f64() * 1e3,
         predicted_per_second: t.generation_tokens_per_second(generated),
+        draft_n: (t.draft.drafted > 0).then_some(t.draft.drafted),
+        draft_n_accepted: (t.draft.drafted > 0).then_some(t.draft.accepted),
     }
 }
 

@@ -30,6 +30,19 @@ pub struct SamplingFields {
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
     pub ignore_eos: Option<bool>,
+    /// OpenAI's predicted outputs: text the answer will largely repeat (a file being edited).
+    pub prediction: Option<Prediction>,
+    /// llama-server's per-request cap on guessed tokens per step; 0 turns speculation off.
+    #[serde(rename = "speculative.n_max")]
+    pub speculative_n_max: Option<u32>,
+}
+
+/// `{"type": "content", "content": "..." | [{"type": "text", "text": "..."}]}`.
+#[derive(Debug, Deserialize)]
+pub struct Prediction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: Content,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,11 +129,20 @@ pub struct UsageBody {
     pub completion_tokens: u32,
     pub total_tokens: u32,
     pub prompt_tokens_details: PromptTokensDetails,
+    pub completion_tokens_details: CompletionTokensDetails,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PromptTokensDetails {
     pub cached_tokens: u32,
+}
+
+/// OpenAI's names for speculative decoding's figures: guessed tokens the model confirmed and
+/// those it did not (from the prediction, the prompt or the draft model alike).
+#[derive(Debug, Serialize)]
+pub struct CompletionTokensDetails {
+    pub accepted_prediction_tokens: u32,
+    pub rejected_prediction_tokens: u32,
 }
 
 /// llama-server's `timings` extension: what the engine measured for this request.
@@ -132,4 +154,10 @@ pub struct TimingsBody {
     pub predicted_n: u32,
     pub predicted_ms: f64,
     pub predicted_per_second: f64,
+    /// Speculative decoding, as llama-server reports it: guessed tokens and accepted ones
+    /// (absent when nothing was guessed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_n_accepted: Option<u32>,
 }
