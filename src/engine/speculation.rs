@@ -50,6 +50,29 @@ impl Speculation {
     }
 }
 
+/// "n-gram lookup + draft model qwen-0.5b, up to 16 tokens", or "off": for logs.
+impl std::fmt::Display for Speculation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.is_on() {
+            return f.write_str("off");
+        }
+        let draft = self.draft_model.as_deref().map(super::model_id);
+        let sources: Vec<String> = [
+            self.ngram.then(|| "n-gram lookup".to_string()),
+            draft.map(|id| format!("draft model {id}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        write!(
+            f,
+            "{}, up to {} tokens",
+            sources.join(" + "),
+            self.draft_max
+        )
+    }
+}
+
 /// Longest and shortest n-gram looked up. Longer matches are tried first: they predict better.
 /// Single tokens match everywhere in ordinary text and rarely predict what follows.
 const NGRAM_MAX: usize = 4;
@@ -90,30 +113,117 @@ fn follow(
     (!draft.is_empty()).then(|| draft.to_vec())
 }
 
-/// How many tokens to guess next for one request: grows while guesses are all taken, falls
-/// back to just past the last accepted one when they are not, so text where guessing fails
-/// costs little (a verification of one or two extra tokens) and copied text gets long drafts.
+/// How many tokens to guess for one request, weighing what a guess may save against what
+/// checking it costs on this machine. A run of guesses is taken up to its first wrong one, so
+/// with a chance `p` that each next guess is right, `k` guesses yield `1 + p + ... + p^k`
+/// tokens per step, and the step costs `1 + r·k` single-token decodes ([`DecodeCost`]). The
+/// best `k` maximises the ratio; none is drafted when no `k` beats decoding one token. On a GPU
+/// checking is nearly free (`r` ≈ 0) and long guesses win; on a CPU each checked token costs
+/// half a decode, and only likely guesses pay.
 #[derive(Debug, Clone, Copy)]
-pub struct DraftLength {
-    now: usize,
+pub struct DraftPolicy {
+    /// Right and wrong guesses seen, fading so the estimate follows the text (an edit's copied
+    /// stretches and its new lines), over a prior of [`PRIOR_RIGHT`] to [`PRIOR_WRONG`].
+    right: f64,
+    wrong: f64,
     max: usize,
 }
 
-impl DraftLength {
+/// Before any evidence a guess is taken to be right 3 times in 4.
+const PRIOR_RIGHT: f64 = 3.0;
+const PRIOR_WRONG: f64 = 1.0;
+/// Weight left to older evidence at each update (or step without guesses, so a request that
+/// stopped guessing tries again once its bad stretch has faded).
+const FADE: f64 = 0.9;
+
+impl DraftPolicy {
     pub fn new(max: usize) -> Self {
-        Self { now: max, max }
+        Self {
+            right: 0.0,
+            wrong: 0.0,
+            max,
+        }
     }
 
-    pub fn get(&self) -> usize {
-        self.now
+    /// The chance that the next guess is right.
+    pub fn p(&self) -> f64 {
+        (self.right + PRIOR_RIGHT) / (self.right + self.wrong + PRIOR_RIGHT + PRIOR_WRONG)
     }
 
+    /// How many tokens to guess this step (0: none), given what checking costs.
+    pub fn length(&self, cost: f64) -> usize {
+        let p = self.p();
+        let (mut best, mut best_value) = (0, 1.0);
+        let (mut gain, mut pk) = (1.0, 1.0);
+        for k in 1..=self.max {
+            pk *= p;
+            gain += pk;
+            let value = gain / (1.0 + cost * k as f64);
+            if value > best_value {
+                (best, best_value) = (k, value);
+            }
+        }
+        best
+    }
+
+    /// After a check: `accepted` of `drafted` guesses were right (the first wrong one ends it).
     pub fn update(&mut self, drafted: usize, accepted: usize) {
-        self.now = if accepted == drafted {
-            (self.now * 2).clamp(1, self.max)
-        } else {
-            (accepted + 1).min(self.max)
-        };
+        self.right = self.right * FADE + accepted as f64;
+        self.wrong = self.wrong * FADE + if accepted < drafted { 1.0 } else { 0.0 };
+    }
+
+    /// A step without guesses: older evidence fades toward the prior.
+    pub fn idle(&mut self) {
+        self.right *= FADE;
+        self.wrong *= FADE;
+    }
+}
+
+/// What checking a guess costs, as a share of a one-token decode: fitted online from the
+/// decode steps' times by batch size (`time = fixed + per_token · tokens`, least squares with
+/// fading weights, small batches only: those are the ones guesses make).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecodeCost {
+    w: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    xy: f64,
+}
+
+/// Until the fit has data: guesses are assumed cheap, so that some are made and measured.
+const ASSUMED_COST: f64 = 0.25;
+/// Batches above this are prompt chunks, whose cost per token says little about a check's.
+const LARGEST_FITTED_BATCH: usize = 64;
+
+impl DecodeCost {
+    pub fn observe(&mut self, tokens: usize, seconds: f64) {
+        if tokens == 0 || tokens > LARGEST_FITTED_BATCH || !seconds.is_finite() {
+            return;
+        }
+        let (x, y) = (tokens as f64, seconds);
+        let fade = 0.98;
+        self.w = self.w * fade + 1.0;
+        self.x = self.x * fade + x;
+        self.y = self.y * fade + y;
+        self.xx = self.xx * fade + x * x;
+        self.xy = self.xy * fade + x * y;
+    }
+
+    /// Per-token time over the time of a one-token step, between 0 and 1.
+    pub fn ratio(&self) -> f64 {
+        let spread = self.w * self.xx - self.x * self.x;
+        // Too few batch sizes seen to tell fixed from per-token cost.
+        if self.w < 4.0 || spread < 1e-9 * self.w * self.w {
+            return ASSUMED_COST;
+        }
+        let per_token = (self.w * self.xy - self.x * self.y) / spread;
+        let fixed = (self.y - per_token * self.x) / self.w;
+        let one = fixed + per_token;
+        if one <= 0.0 {
+            return ASSUMED_COST;
+        }
+        (per_token / one).clamp(0.0, 1.0)
     }
 }
 
@@ -144,6 +254,27 @@ pub fn top_token(logits: &[f32]) -> Option<(TokenId, f32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_setting_reads_as_a_sentence() {
+        assert_eq!(
+            Speculation::default().to_string(),
+            "n-gram lookup, up to 16 tokens"
+        );
+        let both = Speculation {
+            draft_model: Some("/m/SmolLM2-135M.gguf".into()),
+            ..Speculation::default()
+        };
+        assert_eq!(
+            both.to_string(),
+            "n-gram lookup + draft model SmolLM2-135M, up to 16 tokens"
+        );
+        let none = Speculation {
+            draft_max: 0,
+            ..both
+        };
+        assert_eq!(none.to_string(), "off");
+    }
 
     #[test]
     fn lookup_continues_the_latest_earlier_occurrence() {
@@ -186,21 +317,62 @@ mod tests {
     }
 
     #[test]
-    fn draft_length_grows_on_success_and_falls_on_failure() {
-        let mut len = DraftLength::new(16);
-        assert_eq!(len.get(), 16);
-        len.update(16, 0);
-        assert_eq!(len.get(), 1);
-        len.update(1, 1);
-        assert_eq!(len.get(), 2);
-        len.update(2, 2);
-        len.update(4, 4);
-        assert_eq!(len.get(), 8);
-        len.update(8, 5);
-        assert_eq!(len.get(), 6);
-        len.update(6, 6);
-        len.update(12, 12);
-        assert_eq!(len.get(), 16, "capped at the maximum");
+    fn cheap_checks_guess_long_and_dear_ones_only_likely_guesses() {
+        let fresh = DraftPolicy::new(16);
+        assert!((fresh.p() - 0.75).abs() < 1e-9);
+        assert_eq!(
+            fresh.length(0.0),
+            16,
+            "free checks: guess all that is allowed"
+        );
+        let cpu = fresh.length(0.5);
+        assert!((1..=4).contains(&cpu), "{cpu}");
+        let mut copying = fresh;
+        for _ in 0..20 {
+            copying.update(8, 8);
+        }
+        assert!(copying.p() > 0.95);
+        assert!(
+            copying.length(0.5) > cpu,
+            "a run of right guesses earns longer drafts"
+        );
+        let mut wrong = fresh;
+        for _ in 0..10 {
+            wrong.update(2, 0);
+        }
+        assert_eq!(wrong.length(0.5), 0, "wrong guesses stop guessing on a CPU");
+        assert!(
+            wrong.length(0.05) > 0,
+            "but not where checks are nearly free"
+        );
+        for _ in 0..40 {
+            wrong.idle();
+        }
+        assert!(
+            wrong.length(0.5) > 0,
+            "the bad stretch fades and guessing resumes"
+        );
+    }
+
+    #[test]
+    fn the_decode_cost_fit_finds_fixed_and_per_token_time() {
+        let mut cost = DecodeCost::default();
+        assert_eq!(cost.ratio(), ASSUMED_COST);
+        // 6 ms fixed + 6 ms per token, as SmolLM2 on two cores; prompt chunks ignored.
+        for n in [1, 2, 5, 1, 9, 17, 1, 3] {
+            cost.observe(n, 0.006 + 0.006 * n as f64);
+        }
+        cost.observe(512, 2.0);
+        assert!((cost.ratio() - 0.5).abs() < 1e-6, "{}", cost.ratio());
+        let mut one_size = DecodeCost::default();
+        for _ in 0..10 {
+            one_size.observe(1, 0.012);
+        }
+        assert_eq!(
+            one_size.ratio(),
+            ASSUMED_COST,
+            "one batch size tells nothing"
+        );
     }
 
     #[test]

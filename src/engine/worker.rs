@@ -23,7 +23,7 @@ use super::output::Output;
 use super::sampling::TokenSampler;
 use super::scheduler::{caches_to_evict, choose_slot, common_prefix, IdleSlot};
 use super::slot::{Job, Slot, SlotState, SlotStatus};
-use super::speculation::{ngram_draft, Speculation};
+use super::speculation::{ngram_draft, DecodeCost, Speculation};
 use super::types::{Candidate, Event, FinishReason, Request, TokenDelta, TokenId, TokenLogprob};
 
 /// What the handle sends to the engine thread.
@@ -72,6 +72,8 @@ pub struct Worker<'m> {
     embedder: Option<Embedder<'m>>,
     /// `--model-draft`: guesses where the n-gram lookup finds nothing.
     draft_model: Option<DraftModel<'m>>,
+    /// What checking a guessed token costs here, learnt from the decode times.
+    cost: DecodeCost,
     /// Generation speed and guess acceptance of the request that finished last, not yet
     /// reported.
     last_finished: Option<(f64, Option<f64>)>,
@@ -99,6 +101,7 @@ impl<'m> Worker<'m> {
             clock: 0,
             embedder: None,
             draft_model,
+            cost: DecodeCost::default(),
             last_finished: None,
             config,
         }
@@ -167,8 +170,13 @@ impl<'m> Worker<'m> {
         if self.batch.n_tokens() == 0 {
             return;
         }
+        let started = Instant::now();
         match self.decode() {
-            Ok(()) => self.sample(),
+            Ok(()) => {
+                let n = self.batch.n_tokens() as usize;
+                self.cost.observe(n, started.elapsed().as_secs_f64());
+                self.sample();
+            }
             Err(e) => self.fail_batch(&e),
         }
     }
@@ -441,9 +449,11 @@ impl<'m> Worker<'m> {
     /// `spare`: from the request's own text first, else from the draft model. None when the
     /// request is near its end, the cache is full, or fewer than `draft_min` are found.
     fn draft(&mut self, i: usize, spare: usize) -> Vec<TokenId> {
+        let free = (self.config.n_ctx as usize).saturating_sub(self.used_cells());
+        let cost = self.cost.ratio();
         let spec = &self.config.speculation;
-        let slot = &self.slots[i];
-        let Some(job) = &slot.job else {
+        let slot = &mut self.slots[i];
+        let Some(job) = slot.job.as_mut() else {
             return Vec::new();
         };
         // Sampling after the last guess gives one more token: leave room for it.
@@ -452,19 +462,20 @@ impl<'m> Worker<'m> {
             .max_tokens
             .map_or(usize::MAX, |max| max.saturating_sub(job.generated) as usize)
             .saturating_sub(1);
-        let free = (self.config.n_ctx as usize).saturating_sub(self.used_cells());
         let wanted = job.request.draft_max.map_or(usize::MAX, |n| n as usize);
-        let max = job
-            .draft_len
-            .get()
-            .min(wanted)
-            .min(left)
-            .min(free)
-            .min(spare);
+        let worth = job.draft_policy.length(cost);
+        let max = worth.min(wanted).min(left).min(free).min(spare);
         let min = (spec.draft_min as usize).max(1);
         if max < min || !spec.is_on() {
+            if worth == 0 {
+                job.draft_policy.idle();
+            }
             return Vec::new();
         }
+        let (slot, job) = (
+            &self.slots[i],
+            &self.slots[i].job.as_ref().expect("checked above"),
+        );
         let mut draft = if spec.ngram {
             ngram_draft(&slot.cache, &job.request.prediction, max)
         } else {
@@ -481,8 +492,8 @@ impl<'m> Worker<'m> {
         draft
     }
 
-    /// After verification: drops the rejected guesses from the slot's cache and adapts the
-    /// request's next draft length.
+    /// After verification: drops the rejected guesses from the slot's cache and tells the
+    /// request's draft policy how its guesses did.
     fn settle_draft(&mut self, i: usize, drafted: usize, accepted: usize) {
         let slot = &mut self.slots[i];
         let keep = slot.cache.len() - (drafted - accepted);
@@ -493,7 +504,7 @@ impl<'m> Worker<'m> {
             slot.cache.truncate(keep);
         }
         if let Some(job) = slot.job.as_mut() {
-            job.draft_len.update(drafted, accepted);
+            job.draft_policy.update(drafted, accepted);
         }
     }
 

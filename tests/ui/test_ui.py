@@ -130,6 +130,26 @@ def test_chat_streams_a_reply(page: Page, server: Server):
     assert re.search(r"\d+(\.\d+)? tok/s", page.get_by_test_id("chat-tps").text_content())
 
 
+def test_speculation_and_its_acceptance_are_shown(page: Page, server: Server):
+    page.goto("/#chat")
+    wait_ready(page, SMOL_ID)
+    page.get_by_test_id("chat-max-tokens").fill("96")
+    # Counting from 1 to 40 repeats itself: the n-gram lookup guesses most of it.
+    page.get_by_test_id("chat-input").fill("Count from 1 to 40, separated by commas.")
+    page.get_by_test_id("chat-send").click()
+    expect(page.get_by_test_id("chat-tps")).to_contain_text("tok/s", timeout=LOAD_TIMEOUT_MS)
+    line = page.get_by_test_id("chat-tps").text_content()
+    shown = re.search(r"(\d+)% of (\d+) drafted accepted", line)
+    assert shown, line
+    status = server.api("GET", "/api/status")
+    assert status["model"]["speculation"] == {"ngram": True, "draft_model": None, "draft_max": 16}
+    assert int(shown.group(1)) == int(status["last_acceptance"] * 100 + 0.5)  # JS Math.round
+
+    open_section(page, "server")
+    expect(page.get_by_test_id("status-speculation")).to_have_text("n-gram lookup, up to 16 tokens")
+    expect(page.get_by_test_id("status-acceptance")).to_have_text(f"{shown.group(1)}% (last request)")
+
+
 def test_settings_persist_across_restart(page: Page, server: Server):
     page.goto("/#server")
     before = server.api("GET", "/api/settings")["settings"]

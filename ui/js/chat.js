@@ -108,7 +108,7 @@ async function sendPrompt() {
   }
 }
 
-/** "42 tokens · 31.5 tok/s": the server's own timing when it sends one, else counted here. */
+/** "42 tokens · 31.5 tok/s · 60% of 20 drafted accepted": the server's own timing when it sends one, else counted here. */
 function summary(ending, { started, firstToken, pieces, timings, usage }) {
   const now = performance.now();
   const count = usage?.completion_tokens ?? timings?.predicted_n ?? pieces;
@@ -118,6 +118,9 @@ function summary(ending, { started, firstToken, pieces, timings, usage }) {
   if (ending === 'stopped') parts.push('Stopped');
   if (count) parts.push(`${count} token${count === 1 ? '' : 's'}`);
   if (rate !== null) parts.push(tps(rate));
+  if (timings?.draft_n) {
+    parts.push(`${Math.round((timings.draft_n_accepted / timings.draft_n) * 100)}% of ${timings.draft_n} drafted accepted`);
+  }
   if (firstToken !== null) parts.push(`first token ${((firstToken - started) / 1000).toFixed(2)} s`);
   return parts.join(' · ');
 }

@@ -41,10 +41,21 @@ function renderStatus() {
     ['Model', s.model ? s.model.id : 'None', 'status-model'],
     ['Context', s.model ? `${tokens(s.model.n_ctx)} tokens, ${s.model.n_parallel} parallel` : '—', 'status-context'],
     ['Last speed', tps(s.last_tps), 'status-tps'],
+    ['Speculative decoding', speculation(s.model?.speculation), 'status-speculation'],
+    ['Drafts accepted', s.last_acceptance === null || s.last_acceptance === undefined
+      ? '—' : `${Math.round(s.last_acceptance * 100)}% (last request)`, 'status-acceptance'],
   ];
   if (s.error) entries.push(['Last error', s.error, 'status-error']);
   replace($('#server-status'), entries.map(([term, value, testid]) =>
     h('div', {}, h('dt', {}, term), h('dd', { 'data-testid': testid }, value))));
+}
+
+/** What guesses tokens for the loaded model: the n-gram lookup, a draft model, or nothing. */
+function speculation(spec) {
+  if (!spec) return '—';
+  if (!spec.draft_max) return 'Off';
+  const sources = [spec.ngram ? 'n-gram lookup' : null, spec.draft_model ? `draft model ${spec.draft_model}` : null];
+  return `${sources.filter(Boolean).join(' + ')}, up to ${spec.draft_max} tokens`;
 }
 
 function link(url) {

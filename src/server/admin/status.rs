@@ -40,7 +40,7 @@ pub struct Status {
     pub server: ServerInfo,
     /// Generation tokens/s of the last finished request.
     pub last_tps: Option<f64>,
-    /// Share of speculative guesses accepted, for the last request that guessed.
+    /// Share of the last request's speculative guesses that were accepted (none if it made none).
     pub last_acceptance: Option<f64>,
     /// Model downloads of this run, newest last.
     pub downloads: Vec<DownloadStatus>,
