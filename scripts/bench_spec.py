@@ -3,8 +3,8 @@
 copies a file from the prompt) and on free text, for Paddock (n-gram lookup, its default) and
 llama-server (`--spec-type ngram-simple`), same model, threads and machine.
 
-Each configuration is its own server, started fresh per round; the order alternates between
-rounds. Greedy output should be the same with and without guessing: the table shows how much
+Per side, a server with guessing off and one with it on run side by side (started fresh per
+round, sides alternating between rounds), and requests alternate between them. Greedy output should be the same with and without guessing: the table shows how much
 of it is (llama.cpp's rounding depends on the batch's shape, so a near-tie late in a long answer
 can flip, for either server).
 Reports decode tokens/s (each server's own `timings.predicted_per_second`), the acceptance, and
@@ -16,6 +16,7 @@ Usage: scripts/bench.sh builds everything; then .venv/bin/python scripts/bench_s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -39,12 +40,12 @@ WORKLOADS = {
     "free text": chatml("Write a short story about a dragon who learns to paint."),
 }
 
-CONFIGS = {
-    # name: (side, extra server flags)
-    "paddock off": ("paddock", ["--draft-max", "0"]),
-    "paddock on": ("paddock", []),
-    "llama.cpp off": ("peer", []),
-    "llama.cpp on": ("peer", ["--spec-type", "ngram-simple"]),
+# Per side, a server with guessing off and one with it on (each side's own default lookup),
+# both started fresh per round; requests alternate between the two, so both see the same
+# machine. An idle server takes no CPU.
+SERVERS = {
+    "Paddock": ("paddock", ["--draft-max", "0"], []),
+    "llama.cpp": ("peer", [], ["--spec-type", "ngram-simple"]),
 }
 
 
@@ -59,7 +60,7 @@ def common_prefix(a: str, b: str) -> int:
 
 def complete(port: int, prompt: str, n: int) -> dict:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    body = {"prompt": prompt, "max_tokens": n, "temperature": 0, "cache_prompt": False}
+    body = {"prompt": prompt, "max_tokens": n, "temperature": 0}
     c.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
     r = c.getresponse()
     data = json.loads(r.read())
@@ -75,7 +76,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "models/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--threads", "-t", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="server starts per side and mode")
+    ap.add_argument("--pairs", type=int, default=3, help="off/on request pairs per workload and start")
     ap.add_argument("--n-gen", type=int, default=256)
     ap.add_argument("--peer-dir", type=Path, default=ROOT / "build/peer")
     ap.add_argument("--paddock-bin", type=Path, default=ROOT / "target/release/paddock")
@@ -85,29 +87,34 @@ def main() -> int:
     a.model_id = a.model.name.removesuffix(".gguf")
     a.out.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}
-    names = list(CONFIGS)
+    names = list(SERVERS)
     for r in range(a.rounds):
         for name in order_for_round(r, names):
-            side, flags = CONFIGS[name]
-            a.peer_server_args = " ".join(flags) if side == "peer" else ""
-            a.paddock_server_args = " ".join(flags) if side == "paddock" else ""
-            with Server(side, a, a.out) as srv:
-                complete(srv.port, "Hello", 8)  # warm-up
+            side, off_flags, on_flags = SERVERS[name]
+            with contextlib.ExitStack() as stack:
+                servers = {}
+                for mode, flags in (("off", off_flags), ("on", on_flags)):
+                    a.peer_server_args = a.paddock_server_args = " ".join(flags)
+                    servers[mode] = stack.enter_context(Server(side, a, a.out))
+                    complete(servers[mode].port, "Hello", 8)  # warm-up
                 for wl, prompt in WORKLOADS.items():
-                    res = complete(srv.port, prompt, a.n_gen)
-                    log(f"round {r} {name:14} {wl:9} {res['tps']:7.1f} t/s  drafted {res['drafted']} "
-                        f"accepted {res['accepted']}")
-                    results.setdefault((name, wl), []).append(res)
+                    for i in range(a.pairs):
+                        modes = ["off", "on"] if (r + i) % 2 == 0 else ["on", "off"]
+                        for mode in modes:
+                            res = complete(servers[mode].port, prompt, a.n_gen)
+                            log(f"round {r} {name:9} {mode:3} {wl:9} {res['tps']:7.1f} t/s  "
+                                f"drafted {res['drafted']} accepted {res['accepted']}")
+                            results.setdefault((f"{name} {mode}", wl), []).append(res)
     report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "commit": git_rev(),
               "machine": machine_info(), "model": a.model_id, "threads": a.threads, "n_gen": a.n_gen,
-              "rounds": a.rounds, "rows": []}
+              "rounds": a.rounds, "pairs": a.pairs, "rows": []}
     lines = ["| workload | server | off t/s | on t/s | speed-up | guesses accepted | same output as off |",
              "|---|---|---:|---:|---:|---:|---|"]
     for wl in WORKLOADS:
         on_tps = {}
-        for label, side in (("Paddock", "paddock"), ("llama.cpp", "llama.cpp")):
-            off = results[(f"{side} off", wl)]
-            on = results[(f"{side} on", wl)]
+        for label in SERVERS:
+            off = results[(f"{label} off", wl)]
+            on = results[(f"{label} on", wl)]
             off_tps, on_tps[label] = [x["tps"] for x in off], [x["tps"] for x in on]
             drafted = sum(x["drafted"] for x in on)
             accepted = sum(x["accepted"] for x in on)
@@ -118,7 +125,7 @@ def main() -> int:
                    "speedup": mean(on_tps[label]) / mean(off_tps),
                    "acceptance": accepted / drafted if drafted else None, "same_output_share": same}
             report["rows"].append(row)
-            acc = f"{row['acceptance']:.0%} of {drafted // a.rounds}" if drafted else "-"
+            acc = f"{row['acceptance']:.0%} of {drafted // len(on)}" if drafted else "-"
             lines.append(f"| {wl} | {label} | {row['off_tps']:.1f} ± {row['off_sd']:.1f} | "
                          f"{row['on_tps']:.1f} ± {row['on_sd']:.1f} | {row['speedup']:.2f}x | {acc} | "
                          f"{'all' if same == 1 else f'first {same:.0%}'} |")

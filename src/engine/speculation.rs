@@ -193,6 +193,8 @@ pub struct DecodeCost {
 
 /// Until the fit has data: guesses are assumed cheap, so that some are made and measured.
 const ASSUMED_COST: f64 = 0.25;
+/// The batch sizes' variance (tokens²) the fit needs.
+const MIN_SIZE_VARIANCE: f64 = 1.0;
 /// Batches above this are prompt chunks, whose cost per token says little about a check's.
 const LARGEST_FITTED_BATCH: usize = 64;
 
@@ -213,8 +215,9 @@ impl DecodeCost {
     /// Per-token time over the time of a one-token step, between 0 and 1.
     pub fn ratio(&self) -> f64 {
         let spread = self.w * self.xx - self.x * self.x;
-        // Too few batch sizes seen to tell fixed from per-token cost.
-        if self.w < 4.0 || spread < 1e-9 * self.w * self.w {
+        // Batch sizes too alike (say, one-token steps and a stray two-token prompt) to tell
+        // fixed from per-token cost: then guesses are made, and their checks spread the sizes.
+        if self.w < 8.0 || spread < MIN_SIZE_VARIANCE * self.w * self.w {
             return ASSUMED_COST;
         }
         let per_token = (self.w * self.xy - self.x * self.y) / spread;
@@ -359,7 +362,7 @@ mod tests {
         let mut cost = DecodeCost::default();
         assert_eq!(cost.ratio(), ASSUMED_COST);
         // 6 ms fixed + 6 ms per token, as SmolLM2 on two cores; prompt chunks ignored.
-        for n in [1, 2, 5, 1, 9, 17, 1, 3] {
+        for n in [1, 2, 5, 1, 9, 17, 1, 3, 2, 4] {
             cost.observe(n, 0.006 + 0.006 * n as f64);
         }
         cost.observe(512, 2.0);
