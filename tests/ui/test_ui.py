@@ -130,14 +130,19 @@ def test_chat_streams_a_reply(page: Page, server: Server):
     assert re.search(r"\d+(\.\d+)? tok/s", page.get_by_test_id("chat-tps").text_content())
 
 
-def test_speculation_and_its_acceptance_are_shown(page: Page, server: Server):
+def chat_once(page: Page, text: str, max_tokens: int) -> None:
+    """Sends one chat message from the Chat section and waits for the reply's speed line."""
     page.goto("/#chat")
     wait_ready(page, SMOL_ID)
-    page.get_by_test_id("chat-max-tokens").fill("96")
-    # Counting from 1 to 40 repeats itself: the n-gram lookup guesses most of it.
-    page.get_by_test_id("chat-input").fill("Count from 1 to 40, separated by commas.")
+    page.get_by_test_id("chat-max-tokens").fill(str(max_tokens))
+    page.get_by_test_id("chat-input").fill(text)
     page.get_by_test_id("chat-send").click()
     expect(page.get_by_test_id("chat-tps")).to_contain_text("tok/s", timeout=LOAD_TIMEOUT_MS)
+
+
+def test_speculation_and_its_acceptance_are_shown(page: Page, server: Server):
+    # Counting from 1 to 40 repeats itself: the n-gram lookup guesses much of it.
+    chat_once(page, "Count from 1 to 40, separated by commas.", 96)
     line = page.get_by_test_id("chat-tps").text_content()
     shown = re.search(r"(\d+)% of (\d+) drafted accepted", line)
     assert shown, line
@@ -313,13 +318,8 @@ def test_unknown_repo_says_so(hub_page: Page, hub_server: Server):
 
 def test_screenshots_of_every_section(page: Page, server: Server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.goto("/#chat")
-    wait_ready(page, SMOL_ID)
     # A short exchange, so the chat screenshot shows a conversation.
-    page.get_by_test_id("chat-max-tokens").fill("24")
-    page.get_by_test_id("chat-input").fill("Say hello.")
-    page.get_by_test_id("chat-send").click()
-    expect(page.get_by_test_id("chat-tps")).to_contain_text("tok/s", timeout=LOAD_TIMEOUT_MS)
+    chat_once(page, "Say hello.", 24)
     ready = {
         "models": lambda: expect(page.locator('[data-testid="model-card"]')).to_have_count(2),
         "memory": lambda: expect(page.get_by_test_id("budget-total")).to_have_attribute("data-bytes", re.compile(r"\d")),
