@@ -167,7 +167,5 @@ async fn unload_when_idle(router: std::sync::Weak<ModelRouter>, idle: Duration) 
 fn predicted(library: &Library, settings: &Settings) -> Option<crate::budget::Budget> {
     let id = model_id(&settings.model_path);
     let file = library.files().into_iter().find(|f| f.id == id)?;
-    library
-        .describe(file, &library::budget_settings(&settings.engine))
-        .budget
+    library.describe_serving(file, &settings.engine).budget
 }

@@ -260,3 +260,25 @@ fn a_draft_model_with_another_vocabulary_is_refused() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_memory_budget_counts_the_draft_model() {
+    let server = common::TestServer::start(common::settings(|raw| {
+        raw.engine.model_draft = Some(common::smollm2());
+    }));
+    let (_, status) = common::get(&server, "/api/status").await;
+    assert_eq!(
+        status["model"]["speculation"]["draft_model"],
+        common::SMOLLM2_ID
+    );
+    let b = &status["memory"]["predicted"];
+    let part = |k: &str| b[k].as_u64().unwrap();
+    assert!(part("draft") > part("weights_cpu"), "weights plus its own KV cache: {b}");
+    assert_eq!(
+        part("total"),
+        part("weights_gpu") + part("weights_cpu") + part("kv_cache") + part("compute")
+            + part("draft")
+            + part("os_reserve"),
+        "{b}"
+    );
+}

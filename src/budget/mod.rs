@@ -52,6 +52,9 @@ pub struct Budget {
     pub recurrent_state: u64,
     /// Estimated; llama.cpp's own figure replaces it once the model is loaded.
     pub compute: u64,
+    /// A draft model for speculative decoding: its weights, KV cache and compute (0: none).
+    #[serde(default)]
+    pub draft: u64,
     pub os_reserve: u64,
     /// What counts against `limit`: everything on unified memory, one side on discrete GPUs.
     pub total: u64,
@@ -89,29 +92,78 @@ pub enum Pool {
 
 /// The memory a model needs with `settings` on `machine`, and whether it fits.
 pub fn budget(model: &ModelShape, settings: &Settings, machine: &Machine) -> Budget {
-    let cells = Cells::new(model, settings);
-    let offload = Offload::new(model, settings, machine);
-    let weights = offload.weights(model);
-    let kv = kv::kv_split(model, settings, &cells, offload);
-    let recurrent = kv::recurrent_split(model, &cells, offload);
-    // Paddock's contexts keep n_outputs_max at its default, so every ubatch token has logits.
-    let compute =
-        compute::compute_split(model, settings, &cells, cells.ubatch, offload.output_on_gpu);
-    let need = weights.plus(kv).plus(recurrent).plus(compute);
+    budget_with_draft(model, None, settings, machine)
+}
+
+/// The same, with a draft model beside it: a second set of weights, and a KV cache of the same
+/// cells in f16 (as the engine makes the draft's context).
+pub fn budget_with_draft(
+    model: &ModelShape,
+    draft: Option<&ModelShape>,
+    settings: &Settings,
+    machine: &Machine,
+) -> Budget {
+    let main = Needs::of(model, settings, machine);
+    let draft_settings = Settings {
+        cache_type_k: KvType::F16,
+        cache_type_v: KvType::F16,
+        ..*settings
+    };
+    let draft = draft.map_or(Split::default(), |d| {
+        Needs::of(d, &draft_settings, machine).total()
+    });
+    let need = main.total().plus(draft);
 
     let (pool, total, limit) = pool_and_limit(need, machine);
     Budget {
-        weights_gpu: weights.gpu,
-        weights_cpu: weights.cpu,
-        kv_cache: kv.total(),
-        recurrent_state: recurrent.total(),
-        compute: compute.total(),
+        weights_gpu: main.weights.gpu,
+        weights_cpu: main.weights.cpu,
+        kv_cache: main.kv.total(),
+        recurrent_state: main.recurrent.total(),
+        compute: main.compute.total(),
+        draft: draft.total(),
         os_reserve: machine.os_reserve,
         total,
         limit,
         headroom: headroom(total, limit),
         fits: Fit::judge(total, limit),
         pool,
+    }
+}
+
+/// One model's memory, part by part, each split between GPU and CPU.
+struct Needs {
+    weights: Split,
+    kv: Split,
+    recurrent: Split,
+    compute: Split,
+}
+
+impl Needs {
+    fn of(model: &ModelShape, settings: &Settings, machine: &Machine) -> Self {
+        let cells = Cells::new(model, settings);
+        let offload = Offload::new(model, settings, machine);
+        Self {
+            weights: offload.weights(model),
+            kv: kv::kv_split(model, settings, &cells, offload),
+            recurrent: kv::recurrent_split(model, &cells, offload),
+            // Paddock's contexts keep n_outputs_max at its default, so every ubatch token has
+            // logits.
+            compute: compute::compute_split(
+                model,
+                settings,
+                &cells,
+                cells.ubatch,
+                offload.output_on_gpu,
+            ),
+        }
+    }
+
+    fn total(&self) -> Split {
+        self.weights
+            .plus(self.kv)
+            .plus(self.recurrent)
+            .plus(self.compute)
     }
 }
 

@@ -183,15 +183,15 @@ impl EngineHandle {
             .with_n_ubatch(spec.n_ubatch.min(n_batch))
             .with_n_seq_max(spec.n_parallel)
             .with_kv_unified(true)
+            // Sliding-window layers keep only their window (llama.cpp's default keeps the whole
+            // context there, several times the memory on models like Gemma 3); the scheduler
+            // stops prefix reuse from cutting back past what such a cache still holds.
+            .with_swa_full(false)
             .with_n_threads(spec.n_threads)
             .with_n_threads_batch(spec.n_threads_batch)
             .with_flash_attention_policy(spec.flash_attn.to_llama());
         let draft_params = base_params.clone();
         let ctx_params = base_params
-            // Sliding-window layers keep only their window (llama.cpp's default keeps the whole
-            // context there, several times the memory on models like Gemma 3); the scheduler
-            // stops prefix reuse from cutting back past what such a cache still holds.
-            .with_swa_full(false)
             .with_type_k(spec.cache_type_k.to_llama())
             .with_type_v(spec.cache_type_v.to_llama());
         let config = WorkerConfig {

@@ -92,7 +92,19 @@ impl Library {
 
     /// One model's facts and budget under other settings (what-if, or before a load).
     pub fn describe(&self, file: ModelFile, settings: &budget::Settings) -> Entry {
-        entry(file, settings, &self.machine)
+        entry(file, settings, &self.machine, None)
+    }
+
+    /// One model as `spec` serves it: its budget counts the draft model too, if there is one.
+    pub fn describe_serving(&self, file: ModelFile, spec: &EngineSpec) -> Entry {
+        let draft = spec
+            .speculation
+            .draft_model
+            .as_deref()
+            .filter(|_| spec.speculation.is_on())
+            .and_then(|path| describe(&Self::file_at(path)).ok())
+            .map(|(_, shape)| shape);
+        entry(file, &budget_settings(spec), &self.machine, draft.as_ref())
     }
 }
 
@@ -104,13 +116,18 @@ pub fn scan(
 ) -> Vec<Entry> {
     let mut entries: Vec<Entry> = catalog::scan(folders)
         .into_iter()
-        .map(|file| entry(file, settings, machine))
+        .map(|file| entry(file, settings, machine, None))
         .collect();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
     entries
 }
 
-fn entry(file: ModelFile, settings: &budget::Settings, machine: &Machine) -> Entry {
+fn entry(
+    file: ModelFile,
+    settings: &budget::Settings,
+    machine: &Machine,
+    draft: Option<&ModelShape>,
+) -> Entry {
     let described = if file.missing_parts.is_empty() {
         describe(&file)
     } else {
@@ -120,7 +137,9 @@ fn entry(file: ModelFile, settings: &budget::Settings, machine: &Machine) -> Ent
         Ok((facts, shape)) => (Some(facts), Some(shape), None),
         Err(e) => (None, None, Some(e)),
     };
-    let budget = shape.as_ref().map(|s| budget::budget(s, settings, machine));
+    let budget = shape
+        .as_ref()
+        .map(|s| budget::budget_with_draft(s, draft, settings, machine));
     let largest_context = shape.as_ref().and_then(|s| {
         budget::largest_context(s, settings, machine).map(|n| n.min(s.n_ctx_train.max(1)))
     });

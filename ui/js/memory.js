@@ -135,6 +135,7 @@ const PARTS = [
   { key: 'kv', label: 'KV cache', testid: 'budget-kv', of: (b) => b.kv_cache },
   { key: 'recurrent', label: 'Recurrent state', testid: 'budget-recurrent', of: (b) => b.recurrent_state ?? 0, optional: true },
   { key: 'compute', label: 'Compute', testid: 'budget-compute', of: (b) => b.compute },
+  { key: 'draft', label: 'Draft model', testid: 'budget-draft', of: (b) => b.draft ?? 0, optional: true },
   { key: 'os', label: 'OS reserve', testid: 'budget-os', of: (b) => b.os_reserve },
 ];
 
@@ -222,10 +223,11 @@ function measuredFor(budget) {
   const status = store.status;
   const m = status?.memory?.measured;
   if (!m || status.state === 'loading' || status.model?.id !== shownModel) return null;
-  const out = { weights: m.weights, kv: m.kv_cache, recurrent: m.recurrent_state, compute: m.compute, os: null };
+  const out = { weights: m.weights, kv: m.kv_cache, recurrent: m.recurrent_state, compute: m.compute, draft: null, os: null };
   if ([m.weights, m.kv_cache, m.compute].every(Number.isFinite)) {
-    // The OS reserve is set aside, not measured: the measured total counts the predicted one.
-    out.total = m.weights + m.kv_cache + (m.recurrent_state ?? 0) + m.compute + budget.os_reserve;
+    // The OS reserve and a draft model are not measured: the measured total counts the
+    // predicted ones.
+    out.total = m.weights + m.kv_cache + (m.recurrent_state ?? 0) + m.compute + (budget.draft ?? 0) + budget.os_reserve;
     out.headroom = budget.limit - out.total;
   }
   return out;

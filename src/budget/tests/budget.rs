@@ -4,7 +4,7 @@
 use super::super::context::Cells;
 use super::super::kv::{kv_split, recurrent_split};
 use super::super::offload::Offload;
-use super::super::{budget, Fit, KvType, Machine, Pool, Settings};
+use super::super::{budget, budget_with_draft, Fit, KvType, Machine, Pool, Settings};
 use super::{gemma3_270m, m5_max_128gb, qwen36_35b_a3b, rtx_box, settings, smollm2, GIB, MIB};
 
 /// The document's llama-server flags: -ngl 99 -fa 1 -c 131072 --cache-type-k/v q8_0
@@ -94,6 +94,34 @@ fn kv_cache_and_state_follow_their_layer_to_the_gpu() {
     // attention layers 3, 7, ..., 39: five on each side; delta-net layers: fifteen each
     assert_eq!((kv.gpu, kv.cpu), (1360 * MIB / 2, 1360 * MIB / 2));
     assert_eq!((state.gpu, state.cpu), (131_727_360 / 2, 131_727_360 / 2));
+}
+
+#[test]
+fn a_draft_model_adds_its_weights_and_an_f16_kv_cache_of_the_same_cells() {
+    let mac = m5_max_128gb();
+    let q8 = Settings {
+        cache_type_k: KvType::Q8_0,
+        cache_type_v: KvType::Q8_0,
+        ..document_settings()
+    };
+    let alone = budget(&qwen36_35b_a3b(), &q8, &mac);
+    assert_eq!(alone.draft, 0);
+    let with = budget_with_draft(&qwen36_35b_a3b(), Some(&smollm2()), &q8, &mac);
+    // The draft's own budget, with the engine's f16 cache for it.
+    let f16 = Settings {
+        cache_type_k: KvType::F16,
+        cache_type_v: KvType::F16,
+        ..q8
+    };
+    let draft = budget(&smollm2(), &f16, &mac);
+    let draft_need = draft.weights_gpu + draft.weights_cpu + draft.kv_cache + draft.compute;
+    assert_eq!(with.draft, draft_need);
+    assert_eq!(with.total, alone.total + draft_need);
+    assert_eq!(
+        (with.kv_cache, with.compute),
+        (alone.kv_cache, alone.compute),
+        "the model's own lines are unchanged"
+    );
 }
 
 #[test]

@@ -227,9 +227,7 @@ impl Choice {
 fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
     let (file, settings) = model_file(admin, choice)?;
     let name = file.id.clone();
-    let entry = admin
-        .library
-        .describe(file, &library::budget_settings(&settings.engine));
+    let entry = admin.library.describe_serving(file, &settings.engine);
     if let Some(why) = &entry.error {
         return Err(ApiError::invalid(
             "model",
