@@ -273,10 +273,16 @@ async fn the_memory_budget_counts_the_draft_model() {
     );
     let b = &status["memory"]["predicted"];
     let part = |k: &str| b[k].as_u64().unwrap();
-    assert!(part("draft") > part("weights_cpu"), "weights plus its own KV cache: {b}");
+    assert!(
+        part("draft") > part("weights_cpu"),
+        "weights plus its own KV cache: {b}"
+    );
     assert_eq!(
         part("total"),
-        part("weights_gpu") + part("weights_cpu") + part("kv_cache") + part("compute")
+        part("weights_gpu")
+            + part("weights_cpu")
+            + part("kv_cache")
+            + part("compute")
             + part("draft")
             + part("os_reserve"),
         "{b}"

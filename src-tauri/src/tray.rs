@@ -290,8 +290,6 @@ struct Summary {
     /// machine's memory, bytes.
     memory: Option<(u64, u64)>,
     tokens_per_second: Option<f64>,
-    /// Share of the last request's speculative guesses that were accepted.
-    acceptance: Option<f64>,
     /// A benchmark that has the machine: model, repetitions done and in all.
     bench: Option<(String, u64, u64)>,
 }
@@ -337,7 +335,6 @@ impl Summary {
                 (used, total)
             }),
             tokens_per_second: status.last_tps,
-            acceptance: status.last_acceptance,
             bench: status
                 .bench
                 .as_ref()
@@ -369,9 +366,6 @@ impl Summary {
                 }
                 if let Some(tps) = self.tokens_per_second {
                     line += &format!(" · {tps:.0} t/s");
-                }
-                if let Some(acceptance) = self.acceptance {
-                    line += &format!(" · {:.0}% of drafts accepted", acceptance * 100.0);
                 }
                 let icon = match self.state {
                     Served::Generating => IconState::Generating,
@@ -412,7 +406,6 @@ mod tests {
             error: None,
             memory: Some((3 << 29, 24 << 30)),
             tokens_per_second: Some(212.4),
-            acceptance: None,
             bench: None,
         }
     }
@@ -429,14 +422,6 @@ mod tests {
         assert_eq!(
             first.line(),
             (IconState::Idle, "SmolLM2 · 1.5 GiB of 24.0 GiB".into())
-        );
-        let guessing = Summary {
-            acceptance: Some(0.714),
-            ..summary(Served::Idle)
-        };
-        assert_eq!(
-            guessing.line().1,
-            "SmolLM2 · 1.5 GiB of 24.0 GiB · 212 t/s · 71% of drafts accepted"
         );
         let small = Summary {
             memory: Some((289 << 20, 25_271_000_000)),
