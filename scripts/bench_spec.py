@@ -82,19 +82,21 @@ def main() -> int:
     ap.add_argument("--peer-dir", type=Path, default=ROOT / "build/peer")
     ap.add_argument("--paddock-bin", type=Path, default=ROOT / "target/release/paddock")
     ap.add_argument("--out", type=Path, default=ROOT / "build/bench")
+    ap.add_argument("--sides", default="Paddock,llama.cpp", help="comma list of Paddock,llama.cpp")
+    ap.add_argument("--server-args", default="", help="extra flags for every server (e.g. -ngl 99)")
     a = ap.parse_args()
     a.ctx, a.parallel, a.health_timeout = 4096, 1, 120
     a.model_id = a.model.name.removesuffix(".gguf")
     a.out.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}
-    names = list(SERVERS)
+    names = [n for n in SERVERS if n in a.sides.split(",")]
     for r in range(a.rounds):
         for name in order_for_round(r, names):
             side, off_flags, on_flags = SERVERS[name]
             with contextlib.ExitStack() as stack:
                 servers = {}
                 for mode, flags in (("off", off_flags), ("on", on_flags)):
-                    a.peer_server_args = a.paddock_server_args = " ".join(flags)
+                    a.peer_server_args = a.paddock_server_args = " ".join([*flags, a.server_args])
                     servers[mode] = stack.enter_context(Server(side, a, a.out))
                     complete(servers[mode].port, "Hello", 8)  # warm-up
                 for wl, prompt in WORKLOADS.items():
@@ -112,7 +114,7 @@ def main() -> int:
              "|---|---|---:|---:|---:|---:|---|"]
     for wl in WORKLOADS:
         on_tps = {}
-        for label in SERVERS:
+        for label in names:
             off = results[(f"{label} off", wl)]
             on = results[(f"{label} on", wl)]
             off_tps, on_tps[label] = [x["tps"] for x in off], [x["tps"] for x in on]
@@ -129,8 +131,9 @@ def main() -> int:
             lines.append(f"| {wl} | {label} | {row['off_tps']:.1f} ± {row['off_sd']:.1f} | "
                          f"{row['on_tps']:.1f} ± {row['on_sd']:.1f} | {row['speedup']:.2f}x | {acc} | "
                          f"{'all' if same == 1 else f'first {same:.0%}'} |")
-        ratio = mean(on_tps["Paddock"]) / mean(on_tps["llama.cpp"])
-        lines.append(f"| {wl} | Paddock ÷ llama.cpp, on | | | {ratio:.2f} | | |")
+        if len(on_tps) == 2:
+            ratio = mean(on_tps["Paddock"]) / mean(on_tps["llama.cpp"])
+            lines.append(f"| {wl} | Paddock ÷ llama.cpp, on | | | {ratio:.2f} | | |")
     table = "\n".join(lines)
     (a.out / "spec.json").write_text(json.dumps(report, indent=2))
     (a.out / "spec.md").write_text(table + "\n")

@@ -11,6 +11,9 @@
 #   scripts/gpu/pack.sh paddock   paddock.tar.xz: `paddock` built with --features cuda-dl
 #                                 (CARGO_TARGET_DIR, default /tmp/gpu-target) and the ggml/llama
 #                                 shared libraries and CPU backend modules it loads, stripped
+#   scripts/gpu/pack.sh spec      build/gpu-spec/{a,b,c}: what scripts/gpu/device-spec.sh takes,
+#                                 one device call each (after `paddock`, and with a device-bench
+#                                 bundle in build/gpu/ for libggml-cuda.so)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 G=build/gpu
@@ -59,8 +62,19 @@ pack_paddock() {
   ls -la "$G"
 }
 
+pack_spec() {
+  local S=build/gpu-spec m=SmolLM2-135M-Instruct.Q4_1.gguf
+  rm -rf "$S" && mkdir -p "$S/a" "$S/b" "$S/c"
+  cp "$G/paddock.tar.xz" "$S/a/"
+  cat "$G"/lb-bundle.tar.xz.* | xz -dc | tar -xO ./libggml-cuda.so | xz -T0 -6 > "$S/a/cuda.so.xz"
+  split -n 2 -d "models/$m" "$S/$m.part-"
+  mv "$S/$m.part-00" "$S/b/" && mv "$S/$m.part-01" "$S/c/"
+  du -sh "$S"/*
+}
+
 case "${1:-}" in
   src) pack_src ;;
   paddock) pack_paddock ;;
-  *) echo "usage: $0 src|paddock" >&2; exit 2 ;;
+  spec) pack_spec ;;
+  *) echo "usage: $0 src|paddock|spec" >&2; exit 2 ;;
 esac
