@@ -259,6 +259,14 @@ impl SamplingParams {
     }
 }
 
+/// The log of the softmax denominator: `logit - log_sum_exp(logits)` is a token's
+/// log-probability.
+pub(super) fn log_sum_exp(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    max + sum.ln() as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

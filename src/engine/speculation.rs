@@ -250,8 +250,8 @@ pub fn top_token(logits: &[f32]) -> Option<(TokenId, f32)> {
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))?;
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    Some((TokenId::try_from(best).ok()?, (1.0 / sum) as f32))
+    let p = (max - super::sampling::log_sum_exp(logits)).exp();
+    Some((TokenId::try_from(best).ok()?, p))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::Worker;
 use crate::engine::output::Output;
+use crate::engine::sampling::log_sum_exp;
 use crate::engine::slot::SlotState;
 use crate::engine::speculation::ngram_draft;
 use crate::engine::types::{Candidate, FinishReason, TokenDelta, TokenId, TokenLogprob};
@@ -189,10 +190,4 @@ fn logprobs(model: &LlamaModel, logits: &[f32], chosen: TokenId, n: u8) -> Token
         token: candidate(chosen as usize),
         top: ids.into_iter().map(candidate).collect(),
     }
-}
-
-fn log_sum_exp(logits: &[f32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    max + sum.ln() as f32
 }
