@@ -191,8 +191,11 @@ fn concurrent_requests_with_and_without_guesses_agree() {
         assert_same_greedy_output(&together, &alone[i / 2], &format!("request {i}"));
         accepted += together.done.timings.draft.accepted;
     }
+    // How many guesses are made depends on what a step costs on this machine at that moment
+    // (the policy learns it from decode times; 29 to 60 were taken on two CPU cores): the
+    // point here is that some were, in a shared batch, without changing the output.
     assert!(
-        accepted > 30,
+        accepted >= 10,
         "guesses were taken under concurrency ({accepted})"
     );
 }
