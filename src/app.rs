@@ -19,6 +19,10 @@ use crate::library::{self, Library};
 use crate::router::{LoadRequest, ModelRouter, RouterError};
 use crate::server::{self, Admin, AppState, Choice, Status};
 
+/// How long a stop waits for the engine threads to end once no request holds them: one
+/// decode step and freeing the context.
+const ENGINE_EXIT: Duration = Duration::from_secs(10);
+
 pub struct App {
     addr: SocketAddr,
     state: AppState,
@@ -127,13 +131,14 @@ impl App {
         self.state.router.subscribe()
     }
 
-    /// Stops accepting connections and waits up to `grace` for open requests and streams to
-    /// finish. Returns whether everything finished in time.
+    /// Stops accepting connections, waits up to `grace` for open requests and streams to
+    /// finish, then unloads the models and waits for their engine threads to free llama.cpp.
+    /// Returns whether everything finished in time.
     pub async fn stop(mut self, grace: Duration) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match tokio::time::timeout(grace, &mut self.server).await {
+        let drained = match tokio::time::timeout(grace, &mut self.server).await {
             Ok(_) => true,
             Err(_) => {
                 tracing::warn!(
@@ -143,7 +148,15 @@ impl App {
                 self.server.abort();
                 false
             }
+        };
+        let router = Arc::clone(&self.state.router);
+        let freed = tokio::task::spawn_blocking(move || router.unload_and_wait(ENGINE_EXIT))
+            .await
+            .unwrap_or(false);
+        if !freed {
+            tracing::warn!(timeout = ?ENGINE_EXIT, "an engine thread is still running; exiting anyway");
         }
+        drained && freed
     }
 }
 

@@ -6,15 +6,15 @@ use serde_json::json;
 use crate::common;
 
 /// Starts `paddock serve` on a free port; returns the child and its base URL (read from the
-/// line it prints once it is listening).
-fn serve(extra: &[&str]) -> (std::process::Child, String) {
+/// line it prints once it is listening), with its log going to `log`.
+fn serve_logging_to(extra: &[&str], log: impl Into<Stdio>) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
         .args(["serve", "-m"])
         .arg(common::smollm2())
         .args(["--port", "0", "-t", "2", "-c", "2048"])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("paddock binary runs");
     let stdout = child.stdout.take().unwrap();
@@ -33,11 +33,16 @@ fn serve(extra: &[&str]) -> (std::process::Child, String) {
 }
 
 #[tokio::test]
-async fn sigterm_lets_the_open_stream_finish_and_exits_0() {
+async fn sigterm_lets_the_open_stream_finish_frees_the_model_and_exits_0() {
     // A grace period no slow machine runs out of: the test is about draining, not timing.
-    let config = std::env::temp_dir().join(format!("paddock-sigterm-{}.toml", std::process::id()));
+    let scratch = std::env::temp_dir().join(format!("paddock-sigterm-{}", std::process::id()));
+    let config = scratch.with_extension("toml");
+    let log = scratch.with_extension("log");
     std::fs::write(&config, "[server]\nshutdown_grace_secs = 600\n").unwrap();
-    let (mut child, url) = serve(&["--config", config.to_str().unwrap()]);
+    let (mut child, url) = serve_logging_to(
+        &["--config", config.to_str().unwrap()],
+        std::fs::File::create(&log).unwrap(),
+    );
     let body = json!({
         "messages": [{"role": "user", "content": "Count to fifty."}],
         "max_tokens": 64, "temperature": 0, "ignore_eos": true, "stream": true,
@@ -67,7 +72,15 @@ async fn sigterm_lets_the_open_stream_finish_and_exits_0() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "exit status {status}");
+    // The engine thread ended (context and model freed) before the process did: a context
+    // torn down by the exit itself aborts on CUDA.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("stopped: requests finished, models freed"),
+        "{logged}"
+    );
     let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_file(log);
 }
 
 #[test]

@@ -218,9 +218,10 @@ async fn control(
             Command::Stop(done) => {
                 if let Some(Running { app, grace, .. }) = running.take() {
                     phase.send_replace(Phase::Stopping);
-                    // Dropping the server's state drops the engine, which frees the model.
-                    app.stop(grace).await;
-                    tracing::info!("server stopped");
+                    // Stopping waits for the engine thread to free the model, so a restart
+                    // or a quit never overlaps the old context.
+                    let clean = app.stop(grace).await;
+                    tracing::info!(clean, "server stopped");
                 }
                 phase.send_replace(Phase::Stopped);
                 if let Some(done) = done {

@@ -9,6 +9,7 @@ mod allocated;
 mod draft_model;
 mod embed;
 mod error;
+mod exited;
 mod output;
 pub mod probe;
 mod sampling;
@@ -34,6 +35,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 pub use activity::{Activity, ActivityHook, ActivityNow};
 pub use allocated::Allocated;
 pub use error::EngineError;
+pub use exited::Exited;
 pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
 pub use speculation::{DraftStats, Speculation};
 pub use types::{
@@ -105,6 +107,7 @@ struct Shared {
     max_queue: usize,
     /// End-of-generation tokens, found once at load; masked for `ignore_eos` requests.
     eog_tokens: Vec<TokenId>,
+    exited: Exited,
 }
 
 impl EngineHandle {
@@ -203,9 +206,14 @@ impl EngineHandle {
             speculation: info.speculation.clone(),
         };
         let n_parallel = spec.n_parallel;
+        let exited = Exited::default();
+        let thread_exited = exited.clone();
         std::thread::Builder::new()
             .name(format!("engine:{}", model_id(&spec.model_path)))
             .spawn(move || {
+                // Declared first, so dropped last: after the context and the models.
+                let _exited = thread_exited.on_drop();
+                let (thread_model, draft) = (thread_model, draft);
                 let (made, allocated) =
                     allocated::capture(|| thread_model.new_context(backend, ctx_params));
                 let ctx = match made {
@@ -256,6 +264,7 @@ impl EngineHandle {
                 activity,
                 max_queue: spec.max_queue,
                 eog_tokens,
+                exited,
             }),
         })
     }
@@ -267,6 +276,12 @@ impl EngineHandle {
     /// Busy slots and the last request's speed, as of now.
     pub fn activity(&self) -> ActivityNow {
         self.inner.activity.now()
+    }
+
+    /// The engine thread's end, for a shutdown to wait on. The thread ends once every handle
+    /// is dropped and the work it has is done.
+    pub fn exited(&self) -> Exited {
+        self.inner.exited.clone()
     }
 
     /// How many handles to this engine exist: the router's, and one per request between

@@ -296,6 +296,21 @@ impl ModelRouter {
         self.changed();
     }
 
+    /// Unloads every model and waits up to `timeout` for their engine threads to end (blocks:
+    /// call from a blocking task). Whether they all did; a request still holding a model keeps
+    /// its thread going.
+    pub fn unload_and_wait(&self, timeout: Duration) -> bool {
+        let exits: Vec<_> = write(&self.models)
+            .drain(..)
+            .map(|m| m.engine.exited())
+            .collect();
+        self.changed();
+        let deadline = Instant::now() + timeout;
+        exits
+            .iter()
+            .all(|e| e.wait(deadline.saturating_duration_since(Instant::now())))
+    }
+
     /// The model a request named, by id or alias. With no name given and one model loaded,
     /// that one (clients that omit `model` mean "whatever is running").
     pub fn get(&self, name: Option<&str>) -> Result<LoadedModel, RouterError> {

@@ -92,7 +92,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("Paddock is serving on http://{}/v1", app.addr());
         shutdown_signal().await;
         tracing::info!("shutting down: no new requests, letting open ones finish");
-        app.stop(grace).await;
+        if app.stop(grace).await {
+            tracing::info!("stopped: requests finished, models freed");
+        }
         Ok(())
     })
 }
