@@ -85,7 +85,7 @@ impl App {
         .with_admin(admin);
         let app = server::router(state.clone(), settings.max_body_bytes);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(server::serve(listener, app, async {
+        let server = tokio::spawn(server::serve(listener, app, settings.read_timeout, async {
             let _ = stopped.await;
         }));
         tracing::info!(%addr, "listening");

@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// When a slot's context is full, drop its older half and go on (off: finish with `length`).
     #[arg(long)]
     pub context_shift: bool,
+    /// Seconds a client has to send a request's headers, and again its body (default 30).
+    #[arg(long = "timeout", alias = "read-timeout")]
+    pub read_timeout_secs: Option<u64>,
     /// Most requests waiting for a slot before new ones get 503.
     #[arg(long)]
     pub max_queue: Option<usize>,
@@ -97,6 +100,7 @@ pub fn normalize_llama_args(args: impl IntoIterator<Item = String>) -> Vec<Strin
         ("-ub", "--ubatch-size"),
         ("-tb", "--threads-batch"),
         ("-md", "--model-draft"),
+        ("-to", "--timeout"),
     ];
     args.into_iter()
         .map(|a| match ONE_DASH.iter().find(|(short, _)| *short == a) {
@@ -118,6 +122,7 @@ impl ServeArgs {
                 allow_lan_without_key: flag(self.allow_lan_without_key),
                 max_body_mib: None,
                 shutdown_grace_secs: None,
+                read_timeout_secs: self.read_timeout_secs,
                 idle_unload_secs: self.idle_unload_secs,
             },
             model: RawModel {

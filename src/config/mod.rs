@@ -33,6 +33,8 @@ pub struct Settings {
     pub api_key: Option<String>,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers, and then its body.
+    pub read_timeout: std::time::Duration,
     /// Unload the model after this long without requests.
     pub idle_unload: Option<std::time::Duration>,
     pub model_path: PathBuf,
@@ -147,6 +149,9 @@ impl Settings {
             api_key,
             max_body_bytes: raw.server.max_body_mib.unwrap_or(32) as usize * 1024 * 1024,
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
+            read_timeout: std::time::Duration::from_secs(
+                raw.server.read_timeout_secs.unwrap_or(30).max(1),
+            ),
             idle_unload: raw
                 .server
                 .idle_unload_secs

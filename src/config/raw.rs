@@ -47,6 +47,9 @@ pub struct RawServer {
     pub max_body_mib: Option<u32>,
     /// Seconds to let open streams finish after SIGTERM/Ctrl-C before exiting anyway.
     pub shutdown_grace_secs: Option<u64>,
+    /// Seconds a client has to send a request's headers, and again its body; an idle
+    /// keep-alive connection is closed after as long.
+    pub read_timeout_secs: Option<u64>,
     /// Unload the model after this many seconds without requests (0 or unset: never).
     pub idle_unload_secs: Option<u64>,
 }
@@ -94,7 +97,7 @@ macro_rules! merge_fields {
 
 impl RawSettings {
     pub fn merge(mut self, over: RawSettings) -> RawSettings {
-        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, idle_unload_secs);
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs);
         merge_fields!(self.model, over.model; path, alias);
         self.engine = self.engine.merge(over.engine);
         for (id, model) in over.models {

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::listen::BodyTimedOut;
 
 pub struct Json<T>(pub T);
 
@@ -18,6 +19,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             let status = e.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::bad_request("request body is too large").with_status(status)
+            } else if let Some(late) = cause::<BodyTimedOut>(&e) {
+                ApiError::bad_request(late.to_string()).with_status(StatusCode::REQUEST_TIMEOUT)
             } else {
                 ApiError::bad_request(format!("cannot read the request body: {e}"))
                     .with_status(status)
@@ -25,6 +28,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         })?;
         parse(&bytes).map(Json)
     }
+}
+
+/// The first error of type `E` in `e`'s chain of causes.
+fn cause<'a, E: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Parses a body in two steps: JSON syntax first, then the shape, so a shape error can name

@@ -8,6 +8,7 @@ mod error;
 mod guard;
 mod ids;
 mod json;
+mod listen;
 mod llama;
 pub mod openai;
 mod responses;
@@ -15,14 +16,11 @@ mod sse;
 mod state;
 mod ui;
 
-use std::future::Future;
-
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use admin::{
@@ -30,6 +28,7 @@ pub use admin::{
     ServerState, Status,
 };
 pub use error::ApiError;
+pub use listen::serve;
 pub use state::AppState;
 
 /// The whole application; tests drive it directly or serve it on port 0.
@@ -73,17 +72,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .with_state(state)
-}
-
-/// Serves until `shutdown` resolves, then stops accepting and lets open requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 async fn health() -> Response {
