@@ -53,7 +53,9 @@ impl Library {
         if let Some(own) = crate::config::paths::models_dir() {
             folders.extend(catalog::default_folders(&own));
         }
-        if let Some(dir) = served.and_then(std::path::Path::parent) {
+        // Made absolute first: `-m model.gguf` has the empty path as its parent.
+        let served = served.and_then(|p| std::path::absolute(p).ok());
+        if let Some(dir) = served.as_deref().and_then(std::path::Path::parent) {
             folders.push((dir.to_path_buf(), catalog::Source::UserFolder));
         }
         Self {
@@ -318,7 +320,20 @@ pub fn this_machine() -> Machine {
 
 #[cfg(test)]
 mod tests {
-    use super::block_index;
+    use super::{block_index, Library};
+    use crate::catalog::Source;
+
+    #[test]
+    fn a_model_given_by_a_relative_path_brings_its_folder() {
+        let settings = crate::library::default_budget_settings();
+        let library = Library::new(Some(std::path::Path::new("model.gguf")), settings);
+        let cwd = std::env::current_dir().unwrap();
+        assert!(
+            library.folders.contains(&(cwd, Source::UserFolder)),
+            "{:?}",
+            library.folders
+        );
+    }
 
     #[test]
     fn layer_numbers_come_from_block_tensor_names() {
