@@ -23,5 +23,7 @@ mod engine;
 mod hostile;
 /// The OpenAI API over HTTP: shapes, streaming framing, errors, auth.
 mod openai;
+/// Faults: slow and vanishing clients, broken, deleted and oversized model files.
+mod reliability;
 /// Speculative decoding: n-gram lookup, predictions and a draft model never change the output.
 mod speculation;

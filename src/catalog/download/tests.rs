@@ -354,6 +354,83 @@ async fn a_corrupt_download_is_detected_and_its_part_removed() {
     assert_eq!((part_len(&path), path.exists()), (None, false));
 }
 
+/// A small filesystem of its own (tmpfs; needs root, as on CI), unmounted when dropped.
+#[cfg(target_os = "linux")]
+struct Tmpfs(std::path::PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Tmpfs {
+    fn mount(dir: &Path, bytes: u64) -> Tmpfs {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros to `path` until the filesystem is full.
+#[cfg(target_os = "linux")]
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 1 << 20];
+    while file.write_all(&block).is_ok() {}
+}
+
+/// The disk fills up while a file arrives (another program took the space after the free-space
+/// check): a disk-full error, nothing under the model's name, the part kept, and once space is
+/// freed the next call resumes it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_disk_filling_up_mid_file_is_a_disk_full_error_and_resumes_once_freed() {
+    let (root, data, slow) = small_repo(&["--throttle", "1000000"]);
+    let hub = slow.hub();
+    let files = files_of(&hub, "o/small").await;
+    let dest = TempDir::new("download-full");
+    let _disk = Tmpfs::mount(dest.path(), space::SPACE_MARGIN + (16 << 20));
+    let filler = dest.path().join("filler");
+    let take_the_space = |p: Progress| {
+        if p.done_bytes > 0 && !filler.exists() {
+            fill(&filler);
+        }
+    };
+    let cancel = CancellationToken::new();
+    let err = download(
+        &hub,
+        "o/small",
+        &files,
+        dest.path(),
+        take_the_space,
+        &cancel,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, DownloadError::DiskFull { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("disk full writing "), "{err}");
+    let path = dest.path().join("o--small/small.gguf");
+    assert!(!path.exists(), "nothing under the model's name");
+    let kept = part_len(&path).expect("the part is kept");
+    assert!(kept < BIG as u64, "kept {kept} bytes");
+
+    std::fs::remove_file(&filler).unwrap();
+    let fast = FakeHub::start(root.path(), &[]);
+    download(&fast.hub(), "o/small", &files, dest.path(), |_| {}, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(fast.stats().await.0, BIG as u64 - kept, "resumed");
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
 #[tokio::test]
 async fn cancel_keeps_the_part_and_the_next_call_resumes_it() {
     let (root, data, slow) = small_repo(&["--throttle", "1000000"]);
