@@ -83,6 +83,62 @@ async fn sigterm_lets_the_open_stream_finish_frees_the_model_and_exits_0() {
     let _ = std::fs::remove_file(log);
 }
 
+#[tokio::test]
+async fn the_api_key_never_reaches_the_log() {
+    const KEY: &str = "pk-the-secret-that-must-not-be-logged";
+    let log = std::env::temp_dir().join(format!("paddock-secret-{}.log", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["serve", "-m"])
+        .arg(common::smollm2())
+        .args(["--port", "0", "-t", "2", "-c", "2048", "--api-key", KEY])
+        // Everything Paddock logs, at its most talkative.
+        .env("PADDOCK_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let client = reqwest::Client::new();
+    let body = json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2});
+    let with = |key: &str| {
+        client
+            .post(format!("{url}/chat/completions"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(with(KEY).await.unwrap().status(), 200);
+    assert_eq!(with(&format!("{KEY}x")).await.unwrap().status(), 401);
+    let settings = client
+        .get(format!("{}/api/settings", url.trim_end_matches("/v1")))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("listening"),
+        "the log was written: {logged:.300}"
+    );
+    assert!(!logged.contains("the-secret"), "the key is in the log");
+    let _ = std::fs::remove_file(log);
+}
+
 #[test]
 fn binding_beyond_loopback_without_a_key_is_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
