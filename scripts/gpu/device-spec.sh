@@ -12,6 +12,7 @@
 # Usage, one call per piece:  scripts/gpu/device-spec.sh take a
 #                             scripts/gpu/device-spec.sh take b
 #                             scripts/gpu/device-spec.sh take c run [bench_spec.py args]
+#                             scripts/gpu/device-spec.sh stop   (SIGTERM mid-stream: exit 0, no CUDA error)
 set -euo pipefail
 
 REPO=$(pwd)
@@ -27,8 +28,8 @@ take() {
   log "took $1: $(ls "$WORK" | tr '\n' ' ')"
 }
 
-run() {
-  local P=$WORK/pd
+unpack() {
+  P=$WORK/pd
   if [ ! -x "$P/paddock" ]; then
     tar -xJf "$WORK/paddock.tar.xz" -C "$WORK" && mv "$WORK/paddock" "$P"
     # The CUDA backend module next to the binary, where ggml_backend_load_all() looks.
@@ -42,14 +43,43 @@ run() {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
   export HOME=$WORK/home LD_LIBRARY_PATH=$P
   mkdir -p "$HOME"
+}
+
+run() {
+  unpack
   python3 scripts/bench_spec.py --sides Paddock --paddock-bin "$P/paddock" --server-args "-ngl 99" \
     --out "$OUT" "$@" 2>&1 | tee "$OUT/bench_spec.log"
+}
+
+# SIGTERM mid-stream on the GPU (issue 9): the stream finishes, the process exits 0, and no
+# CUDA error is printed while it tears down.
+stop() {
+  unpack
+  local port=18199 log=$OUT/stop.log
+  "$P/paddock" serve -m "models/$MODEL" -ngl 99 --port $port > "$OUT/stop.stdout" 2> "$log" &
+  local pid=$!
+  for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.5; done
+  curl -sN "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
+    -d '{"messages":[{"role":"user","content":"Count to a hundred."}],"max_tokens":400,"ignore_eos":true,"stream":true}' \
+    > "$OUT/stop.stream" &
+  local client=$!
+  sleep 1
+  kill -TERM $pid
+  local code=0
+  wait $pid || code=$?
+  wait $client || true
+  log "exit code $code; stream ended with: $(tail -c 40 "$OUT/stop.stream" | tr '\n' ' ')"
+  if grep -iE "cuda error|abort|panick" "$log"; then log "FAIL: an error at exit"; exit 1; fi
+  grep -q "stopped: requests finished, models freed" "$log" || { log "FAIL: no clean stop logged"; exit 1; }
+  if [ $code -ne 0 ]; then log "FAIL: exit code $code"; exit 1; fi
+  log "PASS: clean exit on the GPU"
 }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     take) take "$2"; shift 2 ;;
     run) shift; run "$@"; exit 0 ;;
-    *) echo "usage: $0 take a|b|c ... [run ARGS]" >&2; exit 2 ;;
+    stop) stop; exit 0 ;;
+    *) echo "usage: $0 take a|b|c ... [run ARGS | stop]" >&2; exit 2 ;;
   esac
 done
