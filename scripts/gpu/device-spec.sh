@@ -56,19 +56,22 @@ run() {
 stop() {
   unpack
   local port=18199 log=$OUT/stop.log
-  "$P/paddock" serve -m "models/$MODEL" -ngl 99 --port $port > "$OUT/stop.stdout" 2> "$log" &
+  # llama.cpp's own log at info shows the layers going to CUDA0.
+  PADDOCK_LOG=info,llama_cpp_2=info "$P/paddock" serve -m "models/$MODEL" -ngl 99 -c 8192 -np 1 \
+    --port $port > "$OUT/stop.stdout" 2> "$log" &
   local pid=$!
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.5; done
   curl -sN "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
-    -d '{"messages":[{"role":"user","content":"Count to a hundred."}],"max_tokens":400,"ignore_eos":true,"stream":true}' \
+    -d '{"messages":[{"role":"user","content":"Count to a hundred."}],"max_tokens":8000,"ignore_eos":true,"stream":true}' \
     > "$OUT/stop.stream" &
   local client=$!
-  sleep 1
+  sleep 0.5
   kill -TERM $pid
   local code=0
   wait $pid || code=$?
   wait $client || true
   log "exit code $code; stream ended with: $(tail -c 40 "$OUT/stop.stream" | tr '\n' ' ')"
+  grep -m3 -E "offloaded|CUDA0 model buffer" "$log" || { log "FAIL: nothing on the GPU"; exit 1; }
   if grep -iE "cuda error|abort|panick" "$log"; then log "FAIL: an error at exit"; exit 1; fi
   grep -q "stopped: requests finished, models freed" "$log" || { log "FAIL: no clean stop logged"; exit 1; }
   if [ $code -ne 0 ]; then log "FAIL: exit code $code"; exit 1; fi
