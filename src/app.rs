@@ -82,6 +82,7 @@ impl App {
             settings.api_key.clone(),
             settings.listen.ip().is_loopback(),
         )
+        .with_cors_origins(settings.cors_origins.clone())
         .with_admin(admin);
         let app = server::router(state.clone(), settings.max_body_bytes);
         let (stop, stopped) = oneshot::channel::<()>();

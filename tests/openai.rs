@@ -389,6 +389,88 @@ async fn a_foreign_host_header_is_refused_on_loopback() {
 }
 
 #[tokio::test]
+async fn other_sites_pages_are_refused_unless_listed_in_cors_origins() {
+    let server = TestServer::start(common::settings(|raw| {
+        raw.server.cors_origins = Some(vec!["http://app.example".into()])
+    }));
+    let client = reqwest::Client::new();
+    let post = |origin: &str, content_type: &str| {
+        client
+            .post(server.url("/v1/chat/completions"))
+            .header("origin", origin)
+            .header("content-type", content_type)
+            .body(chat("Hi", 2).to_string())
+            .send()
+    };
+    // A page of any other site: a simple (preflight-free) text/plain post, or JSON.
+    for content_type in ["text/plain", "application/json"] {
+        let refused = post("http://evil.example", content_type).await.unwrap();
+        assert_eq!(refused.status(), 403);
+        assert!(refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
+        let body: Value = refused.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("http://evil.example") && message.contains("cors_origins"),
+            "{message}"
+        );
+    }
+    // The listed site: its preflight, then the request, both with CORS headers.
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, server.url("/v1/chat/completions"))
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "http://app.example");
+    assert_eq!(
+        headers["access-control-allow-headers"],
+        "authorization, content-type"
+    );
+    assert!(headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    let allowed = post("http://app.example", "application/json")
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+    let done: Value = allowed.json().await.unwrap();
+    assert_eq!(done["usage"]["completion_tokens"], 2);
+    // Never the admin API, listed or not.
+    let admin = client
+        .get(server.url("/api/status"))
+        .header("origin", "http://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 403);
+    // Clients that are not browsers send no Origin and are served as before.
+    let sdk = client
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat("Hi", 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sdk.status(), 200);
+    assert!(sdk.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
 async fn a_client_leaving_mid_stream_frees_its_slot() {
     let server = TestServer::start(common::settings(|raw| raw.engine.parallel = Some(1)));
     let mut body = chat("Count to ten thousand.", 3000);

@@ -123,6 +123,7 @@ impl ServeArgs {
                 max_body_mib: None,
                 shutdown_grace_secs: None,
                 read_timeout_secs: self.read_timeout_secs,
+                cors_origins: None,
                 idle_unload_secs: self.idle_unload_secs,
             },
             model: RawModel {

@@ -33,6 +33,8 @@ pub struct Settings {
     pub api_key: Option<String>,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Other sites whose pages may call the model APIs.
+    pub cors_origins: Vec<String>,
     /// How long a client may take to send a request's headers, and then its body.
     pub read_timeout: std::time::Duration,
     /// Unload the model after this long without requests.
@@ -149,6 +151,7 @@ impl Settings {
             api_key,
             max_body_bytes: raw.server.max_body_mib.unwrap_or(32) as usize * 1024 * 1024,
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
+            cors_origins: raw.server.cors_origins.clone().unwrap_or_default(),
             read_timeout: std::time::Duration::from_secs(
                 raw.server.read_timeout_secs.unwrap_or(30).max(1),
             ),

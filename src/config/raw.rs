@@ -47,6 +47,9 @@ pub struct RawServer {
     pub max_body_mib: Option<u32>,
     /// Seconds to let open streams finish after SIGTERM/Ctrl-C before exiting anyway.
     pub shutdown_grace_secs: Option<u64>,
+    /// Origins (`https://app.example`) whose pages may call the model APIs from a browser;
+    /// `"*"` for any. Never the admin API.
+    pub cors_origins: Option<Vec<String>>,
     /// Seconds a client has to send a request's headers, and again its body; an idle
     /// keep-alive connection is closed after as long.
     pub read_timeout_secs: Option<u64>,
@@ -97,7 +100,7 @@ macro_rules! merge_fields {
 
 impl RawSettings {
     pub fn merge(mut self, over: RawSettings) -> RawSettings {
-        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs);
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs, cors_origins);
         merge_fields!(self.model, over.model; path, alias);
         self.engine = self.engine.merge(over.engine);
         for (id, model) in over.models {

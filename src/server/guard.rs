@@ -1,10 +1,12 @@
 //! Who may talk to the server: the API key (when one is set), a Host check that stops DNS
 //! rebinding (a web page whose domain resolves to 127.0.0.1 cannot reach a loopback server),
-//! and, for the admin API, an Origin check that stops other sites' pages from driving it
-//! (CSRF): only the server's own pages and the desktop app may.
+//! and an Origin check that stops other sites' pages from using it (CSRF): the admin API
+//! answers only the server's own pages and the desktop app; the model APIs also answer the
+//! sites listed in `cors_origins`, with CORS headers. Clients that are not browsers send no
+//! Origin and pass.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -38,12 +40,87 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                 .into_response();
         }
     }
+    // A page of another site: refused unless the user listed it. Checked before the key, as
+    // a browser's preflight carries none.
+    let allowed_site = match cross_site_origin(&req) {
+        Some(origin) if !is_public(req.uri().path()) => {
+            if !listed(&state.cors_origins, &origin) {
+                return ApiError::forbidden(format!(
+                    "cross-site request from {origin} refused; list it in [server] cors_origins to allow its pages"
+                ))
+                .into_response();
+            }
+            if req.method() == Method::OPTIONS {
+                return preflight(&req, &origin);
+            }
+            Some(origin)
+        }
+        _ => None,
+    };
     if let Some(expected) = &state.api_key {
         if !is_public(req.uri().path()) && !key_matches(&req, expected) {
             return ApiError::unauthorized().into_response();
         }
     }
-    next.run(req).await
+    let mut response = next.run(req).await;
+    if let Some(origin) = allowed_site {
+        allow(&mut response, &origin);
+    }
+    response
+}
+
+/// What a cross-site request without an Origin (a link followed from another site) is called.
+const NO_ORIGIN: &str = "another site";
+
+/// The Origin of a request from another site's page, or None for same-origin and non-browser
+/// requests.
+fn cross_site_origin(req: &Request) -> Option<String> {
+    if same_origin(req) {
+        return None;
+    }
+    let origin = req.headers().get(header::ORIGIN);
+    Some(
+        origin
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or(NO_ORIGIN)
+            .to_string(),
+    )
+}
+
+fn listed(origins: &[String], origin: &str) -> bool {
+    origins
+        .iter()
+        .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// The answer to a listed site's CORS preflight: any method the API has, the headers asked for.
+fn preflight(req: &Request, origin: &str) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    allow(&mut response, origin);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+    );
+    if let Some(asked) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    response
+}
+
+fn allow(response: &mut Response, origin: &str) {
+    if origin == NO_ORIGIN {
+        return;
+    }
+    if let Ok(origin) = HeaderValue::from_str(origin) {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
 }
 
 /// Reads change nothing; changes come as JSON (or without a body, like unload).
@@ -185,6 +262,17 @@ mod tests {
         assert!(!same_origin(&req(Some("http://127.0.0.1:9999"), None)));
         assert!(!same_origin(&req(Some("null"), None)));
         assert!(!same_origin(&req(None, Some("cross-site"))));
+    }
+
+    #[test]
+    fn listed_origins_match_exactly_or_by_star() {
+        let list = ["https://app.example/".to_string()];
+        assert!(listed(&list, "https://app.example"));
+        assert!(listed(&list, "HTTPS://APP.EXAMPLE"));
+        assert!(!listed(&list, "https://app.example.evil"));
+        assert!(!listed(&list, "http://app.example"));
+        assert!(!listed(&[], "https://app.example"));
+        assert!(listed(&["*".to_string()], "https://anything.example"));
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct AppState {
     pub api_key: Option<Arc<str>>,
     /// Bound to loopback: refuse requests whose Host is not a loopback name (DNS rebinding).
     pub loopback_only: bool,
+    /// Other sites whose pages may call the model APIs (`[server] cors_origins`); never the
+    /// admin API.
+    pub cors_origins: Arc<[String]>,
     templates: Arc<Mutex<HashMap<String, Arc<ChatTemplate>>>>,
     /// What the admin API needs beyond the router (library, settings file, login item);
     /// none in bare test servers.
@@ -26,9 +29,15 @@ impl AppState {
             router,
             api_key: api_key.map(Into::into),
             loopback_only,
+            cors_origins: Arc::new([]),
             templates: Arc::default(),
             admin: None,
         }
+    }
+
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = origins.into();
+        self
     }
 
     pub fn with_admin(mut self, admin: Arc<Admin>) -> Self {
