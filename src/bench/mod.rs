@@ -111,7 +111,7 @@ pub struct RunMachine {
     pub memory_bytes: u64,
     pub os: String,
     pub bandwidth_bytes_per_s: Option<f64>,
-    /// `apple_table` or `measured`.
+    /// `apple_table`, `gpu_table` or `measured`.
     pub bandwidth_source: Option<String>,
 }
 

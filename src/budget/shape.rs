@@ -157,7 +157,7 @@ pub struct Machine {
     pub total_memory: u64,
     /// Apple Silicon: GPU and CPU allocations come from the same memory.
     pub unified: bool,
-    /// Free memory of a discrete GPU; `None` (and not unified): no GPU, llama.cpp runs on CPU.
+    /// Memory of the discrete GPUs; `None` (and not unified): no GPU, llama.cpp runs on CPU.
     pub gpu_memory: Option<u64>,
     /// macOS `recommendedMaxWorkingSetSize`: what Metal lets one process keep resident.
     pub gpu_limit: Option<u64>,

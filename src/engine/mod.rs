@@ -74,6 +74,34 @@ fn load_backend_modules() {
     unsafe { llama_cpp_sys_2::ggml_backend_load_all() }
 }
 
+/// A GPU this build of llama.cpp can use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gpu {
+    /// The driver's name for it ("NVIDIA H100 80GB HBM3", "Apple M4 Max").
+    pub description: String,
+    /// Its memory; for Metal on Apple Silicon, the working set macOS grants the GPU.
+    pub memory_total: u64,
+    /// Shares the host's memory (Apple Silicon, integrated GPUs).
+    pub integrated: bool,
+}
+
+/// The GPUs llama.cpp sees (none in a CPU build, or when the backend cannot start).
+pub fn gpus() -> Vec<Gpu> {
+    use llama_cpp_2::LlamaBackendDeviceType as Kind;
+    if backend().is_err() {
+        return Vec::new();
+    }
+    llama_cpp_2::list_llama_ggml_backend_devices()
+        .into_iter()
+        .filter(|d| matches!(d.device_type, Kind::Gpu | Kind::IntegratedGpu))
+        .map(|d| Gpu {
+            description: d.description,
+            memory_total: d.memory_total as u64,
+            integrated: matches!(d.device_type, Kind::IntegratedGpu),
+        })
+        .collect()
+}
+
 /// Which llama.cpp this is and what it was built with: the vendoring crate's version and
 /// llama.cpp's own feature line ("CPU : SSE3 = 1 | AVX2 = 1 | ..."), for benchmark records.
 pub fn llama_cpp_version() -> String {

@@ -1,6 +1,7 @@
 //! Memory bandwidth, for the tg ceiling (bandwidth ÷ bytes read per token). Apple chips: the
-//! published figure of the chip (the source document uses 546 GB/s for an M4 Max). Elsewhere:
-//! measured, STREAM-copy style, once per process.
+//! published figure of the chip (the source document uses 546 GB/s for an M4 Max). NVIDIA
+//! cards: the published figure of the card, since with the layers offloaded the weights are
+//! read from its memory. Elsewhere: measured, STREAM-copy style, once per process.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -19,6 +20,8 @@ pub struct Bandwidth {
 pub enum BandwidthSource {
     /// Apple's published figure for the chip.
     AppleTable,
+    /// NVIDIA's published figure for the GPU llama.cpp sees.
+    GpuTable,
     /// [`measure`] on this machine.
     Measured,
 }
@@ -46,6 +49,50 @@ const APPLE_CHIPS: &[(&str, f64)] = &[
     ("Apple M5", 153.0),
 ];
 
+/// NVIDIA's published memory bandwidth, GB/s, by a part of the name the driver gives the card
+/// ("NVIDIA H100 80GB HBM3"). More specific names come first: "H100 PCIe" before "H100".
+const NVIDIA_CARDS: &[(&str, f64)] = &[
+    ("H200", 4800.0),
+    ("H100 NVL", 3900.0),
+    ("H100 PCIe", 2000.0),
+    ("H100", 3350.0),
+    ("A100-SXM4-80GB", 2039.0),
+    ("A100-PCIE-80GB", 1935.0),
+    ("A100 80GB PCIe", 1935.0),
+    ("A100", 1555.0),
+    ("L40S", 864.0),
+    ("L40", 864.0),
+    ("L4", 300.0),
+    ("A10G", 600.0),
+    ("A10", 600.0),
+    ("RTX 5090", 1792.0),
+    ("RTX 4090", 1008.0),
+    ("RTX 4080 SUPER", 736.0),
+    ("RTX 4080", 717.0),
+    ("RTX 3090 Ti", 1008.0),
+    ("RTX 3090", 936.0),
+];
+
+/// The published bandwidth of an NVIDIA card, bytes/s.
+pub fn nvidia_card(description: &str) -> Option<f64> {
+    let words: Vec<&str> = description.split_whitespace().collect();
+    NVIDIA_CARDS
+        .iter()
+        .find(|(name, _)| {
+            // Whole words ("L4" is not "L40S"); "A100" also names "A100-PCIE-40GB".
+            let name: Vec<&str> = name.split_whitespace().collect();
+            words.windows(name.len()).any(|w| {
+                w.iter().zip(&name).all(|(word, part)| {
+                    word == part
+                        || word
+                            .strip_prefix(part)
+                            .is_some_and(|rest| rest.starts_with('-'))
+                })
+            })
+        })
+        .map(|(_, gbs)| gbs * 1e9)
+}
+
 /// The published bandwidth of an Apple chip, bytes/s. Longest names are listed first within
 /// a generation, so "Apple M4 Max" never matches "Apple M4".
 pub fn apple_chip(brand: &str) -> Option<f64> {
@@ -61,14 +108,20 @@ pub fn apple_chip(brand: &str) -> Option<f64> {
         .map(|(_, gbs)| gbs * 1e9)
 }
 
-/// What is known without measuring: the chip table on Apple Silicon, else a figure measured
-/// earlier in this process.
+/// What is known without measuring: the chip table on Apple Silicon, the card table for a
+/// discrete NVIDIA GPU, else a figure measured earlier in this process.
 pub fn known() -> Option<Bandwidth> {
     let brand = cpu_brand();
+    let table = |bytes_per_sec, source| Bandwidth {
+        bytes_per_sec,
+        source,
+    };
     apple_chip(&brand)
-        .map(|bytes_per_sec| Bandwidth {
-            bytes_per_sec,
-            source: BandwidthSource::AppleTable,
+        .map(|b| table(b, BandwidthSource::AppleTable))
+        .or_else(|| {
+            let gpus = crate::engine::gpus();
+            let card = gpus.iter().find(|g| !g.integrated)?;
+            nvidia_card(&card.description).map(|b| table(b, BandwidthSource::GpuTable))
         })
         .or_else(|| MEASURED.get().copied().flatten())
 }
@@ -135,6 +188,21 @@ mod tests {
         assert_eq!(apple_chip("Apple M10"), None);
         assert_eq!(apple_chip("AMD EPYC 7B13"), None);
         assert_eq!(apple_chip(""), None);
+    }
+
+    #[test]
+    fn nvidia_cards_match_the_drivers_names() {
+        assert_eq!(nvidia_card("NVIDIA H100 80GB HBM3"), Some(3350e9));
+        assert_eq!(nvidia_card("NVIDIA H100 PCIe"), Some(2000e9));
+        assert_eq!(nvidia_card("NVIDIA H200"), Some(4800e9));
+        assert_eq!(nvidia_card("NVIDIA A100-SXM4-80GB"), Some(2039e9));
+        assert_eq!(nvidia_card("NVIDIA A100-PCIE-40GB"), Some(1555e9));
+        assert_eq!(nvidia_card("NVIDIA GeForce RTX 4090"), Some(1008e9));
+        assert_eq!(nvidia_card("NVIDIA GeForce RTX 3090 Ti"), Some(1008e9));
+        assert_eq!(nvidia_card("NVIDIA L4"), Some(300e9));
+        assert_eq!(nvidia_card("NVIDIA L40S"), Some(864e9));
+        assert_eq!(nvidia_card("NVIDIA GeForce GTX 1080"), None);
+        assert_eq!(nvidia_card("AMD Radeon RX 7900 XTX"), None);
     }
 
     #[test]

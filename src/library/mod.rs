@@ -302,17 +302,30 @@ fn block_index(name: &str) -> Option<usize> {
     name.strip_prefix("blk.")?.split('.').next()?.parse().ok()
 }
 
-/// This machine: RAM from the OS; on Apple Silicon the one pool the GPU shares. Metal's
-/// working-set limit is not read yet, so the limit is the RAM. The bandwidth is Apple's
-/// figure for the chip, or one measured earlier in this process (a benchmark measures it).
+/// This machine: RAM from the OS, and the GPUs llama.cpp sees. On Apple Silicon the GPU shares
+/// the RAM and Metal caps what it keeps resident (ggml reports `recommendedMaxWorkingSetSize` as
+/// the device's memory); elsewhere a discrete GPU's memory is a pool of its own. The bandwidth
+/// is the published figure of the chip or card, or one measured earlier in this process (a
+/// benchmark measures it).
 pub fn this_machine() -> Machine {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
+    let unified = cfg!(all(target_os = "macos", target_arch = "aarch64"));
+    let gpus = crate::engine::gpus();
+    let discrete: u64 = gpus
+        .iter()
+        .filter(|g| !g.integrated)
+        .map(|g| g.memory_total)
+        .sum();
     Machine {
         total_memory: system.total_memory(),
-        unified: cfg!(all(target_os = "macos", target_arch = "aarch64")),
-        gpu_memory: None,
-        gpu_limit: None,
+        unified,
+        // llama.cpp spreads offloaded layers over every discrete GPU.
+        gpu_memory: (!unified && discrete > 0).then_some(discrete),
+        gpu_limit: unified
+            .then(|| gpus.first().map(|g| g.memory_total))
+            .flatten()
+            .filter(|&n| n > 0),
         os_reserve: OS_RESERVE_BYTES.min(system.total_memory() / 4),
         bandwidth: bandwidth::known().map(|b| b.bytes_per_sec),
     }
