@@ -135,6 +135,10 @@ stage_paddock() {
     cp -a "$LB"/libggml-cuda.so "$D"/
   fi
   export HOME=$WORK/home; mkdir -p "$HOME"
+  # What the library and budget make of this machine and the files: the GPU's memory as a pool
+  # of its own, its published bandwidth, each file's active bytes and tg ceiling.
+  (cd "$D" && LD_LIBRARY_PATH=$D ./paddock models --dir "$MODELS" -ngl 99 -o json > "$WORK/res/paddock-models.json" 2> "$WORK/res/paddock-models.err") \
+    || tail -20 "$WORK/res/paddock-models.err"
   for s in "${SHAPES[@]}"; do
     r=$WORK/res/paddock-$s.json
     [ -s "$r" ] && { log "paddock $s: have it"; continue; }
