@@ -196,10 +196,13 @@ def svg(series: list, latency: list[float], title: str) -> str:
         for i, c in enumerate(counts):
             bh = c / peak * (h - 2 * pad)
             out.append(f'<rect x="{left+i*bw:.1f}" y="{top-bh:.1f}" width="{bw-1:.1f}" height="{bh:.1f}" fill="#7aa6e8"/>')
-        for p, colour in ((50, "#333"), (99, "#d33")):
+        for p, colour, y in ((50, "#333", pad + 10), (99, "#d33", pad + 24)):
             x = left + min(percentile(latency, p) / edge, 1) * (right - left)
             out.append(f'<line x1="{x:.1f}" y1="{pad}" x2="{x:.1f}" y2="{top}" stroke="{colour}" stroke-dasharray="4 3"/>')
-            out.append(f'<text x="{x+3:.1f}" y="{pad+10}" fill="{colour}">p{p} {percentile(latency, p):.1f}</text>')
+            # Labels near the right edge go on the line's left, so they are not cut off.
+            anchor, dx = ("end", -3) if x > right - 60 else ("start", 3)
+            out.append(f'<text x="{x+dx:.1f}" y="{y}" fill="{colour}" text-anchor="{anchor}">'
+                       f'p{p} {percentile(latency, p):.1f}</text>')
         out.append(f'<line x1="{left}" y1="{top}" x2="{right}" y2="{top}" stroke="#888"/>')
         for frac in (0, 0.5, 1):
             out.append(f'<text x="{left+frac*(right-left):.1f}" y="{top+14}" text-anchor="middle">{frac*edge:.1f}</text>')
