@@ -4,7 +4,7 @@
 # the desktop app under Xvfb (tests/tauri).
 #
 # Environment knobs (all optional):
-#   TEST_STEPS          steps to run, default "fmt clippy test build python load ui tauri"
+#   TEST_STEPS          steps to run, default "fmt clippy test build python load fuzz ui tauri"
 #   PYTEST_ARGS         extra arguments for pytest (e.g. "-k stream -x")
 #   PADDOCK_SERVER_CMD  override the server command for the python step; "{port}" is replaced by
 #                       the chosen port (used to validate the tests against llama.cpp's llama-server)
@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
-STEPS="${TEST_STEPS:-fmt clippy test build python load ui tauri}"
+STEPS="${TEST_STEPS:-fmt clippy test build python load fuzz ui tauri}"
 MODEL_FILE="models/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ID="$(basename "$MODEL_FILE" .gguf)"
 LOGDIR="$ROOT/build/test"
@@ -135,6 +135,9 @@ has_step python && run_step "SDK tests (Python openai/anthropic/agents, Node ope
 # flat, every slot free after, exit 0 on SIGTERM (docs/reliability.md has the 5-minute figures).
 has_step load && run_step "load (64 clients, 60 s)" "$ROOT/.venv/bin/python" scripts/load_test.py \
   --binary target/debug/paddock --model "$MODEL_FILE" --seconds 60 --out "$LOGDIR/load"
+# Coverage-guided fuzzing of the request parsers, chat templates, tool-call parsers and the GGUF
+# reader from the kept seeds, briefly (fuzz/README.md; longer runs by hand).
+has_step fuzz && run_step "fuzz (cargo-fuzz, 30 s a target)" bash scripts/fuzz.sh 30
 has_step ui && run_step "web UI (Playwright + chromium)" env PADDOCK_UI_DIR= bash scripts/ui-tests.sh
 has_step tauri && run_step "desktop app (Tauri under Xvfb)" bash scripts/tauri-tests.sh
 

@@ -218,13 +218,25 @@ fn py_repr(v: &Value, out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
+/// Longest `tojson` indent: real templates use 2 or 4, and the indent is repeated once per
+/// nesting level on every line, so a template asking for 2^40 spaces aborted the process.
+const MAX_INDENT: usize = 64;
+
 /// HF's tojson: `json.dumps(x, ensure_ascii=False, indent=indent, separators=separators, sort_keys=False)`.
 /// Replaces minijinja's builtin, which HTML-escapes `<`, `>`, `&` and `'`.
 fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let indent = kwargs.get::<Option<Value>>("indent")?.and_then(|v| {
-        let spaces = v.as_i64().map(|n| " ".repeat(n.max(0) as usize));
+        // One space past the limit is enough to be refused below.
+        let width = v.as_i64().map(|n| usize::try_from(n).unwrap_or(0));
+        let spaces = width.map(|w| " ".repeat(w.min(MAX_INDENT + 1)));
         v.as_str().map(str::to_owned).or(spaces)
     });
+    if indent.as_ref().is_some_and(|i| i.len() > MAX_INDENT) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson indent is limited to {MAX_INDENT} characters"),
+        ));
+    }
     let seps: Option<Vec<String>> = kwargs.get("separators")?;
     let (item_sep, key_sep) = match seps.as_deref() {
         Some([item, key]) => (item.clone(), key.clone()),
@@ -421,6 +433,27 @@ mod tests {
              {\n  \"z\": \"<b>é</b>\\n\",\n  \"a\": [\n    1,\n    2.5,\n    true,\n    null\n  ],\n  \"e\": {}\n}|\
              {\"z\":\"<b>é</b>\\n\",\"a\":[1,2.5,true,null],\"e\":{}}|\
              {\"z\": \"<b>\\u00e9</b>\\n\", \"a\": [1, 2.5, true, null], \"e\": {}}"
+        );
+    }
+
+    #[test]
+    fn a_huge_tojson_indent_is_an_error_not_an_abort() {
+        // `tojson(indent=1099511627776)` in a model's template made " ".repeat(2^40) fail to
+        // allocate, which aborts the whole server (fuzz/fuzz_targets/chat_template.rs).
+        for indent in ["1099511627776", "65", "' ' * 65"] {
+            let src = format!("{{{{ messages | tojson(indent={indent}) }}}}");
+            let out = ChatTemplate::new(&src, "", "")
+                .unwrap()
+                .render(&[], None, false, None);
+            assert!(
+                matches!(&out, Err(TemplateError::Render(m)) if m.contains("limited to 64")),
+                "{indent}: {out:?}"
+            );
+        }
+        let t = ChatTemplate::new("{{ [1] | tojson(indent=64) }}", "", "").unwrap();
+        assert_eq!(
+            t.render(&[], None, false, None).unwrap(),
+            format!("[\n{}1\n]", " ".repeat(64))
         );
     }
 

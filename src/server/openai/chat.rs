@@ -147,6 +147,14 @@ pub fn prepare_turn(
     model: &LoadedModel,
     req: ChatCompletionRequest,
 ) -> Result<PreparedTurn, ApiError> {
+    let turn = turn_request(req)?;
+    let template = state.template(model)?;
+    Ok(chat::prepare(&template, model.engine.info(), turn)?)
+}
+
+/// The model-independent half of [`prepare_turn`]: the request's messages, tools and answer
+/// format checked and put in the chat layer's terms (public for the fuzz targets).
+pub fn turn_request(req: ChatCompletionRequest) -> Result<TurnRequest, ApiError> {
     let tools = chat::request::parse_tools(&req.tools)?;
     let tool_choice = chat::request::parse_tool_choice(req.tool_choice.as_ref(), &tools)?;
     let format = chat::request::parse_response_format(req.response_format.as_ref(), req.grammar)?;
@@ -160,7 +168,7 @@ pub fn prepare_turn(
             ))
         }
     };
-    let turn = TurnRequest {
+    Ok(TurnRequest {
         messages: template_messages(req.messages)?,
         tools,
         tool_choice,
@@ -168,9 +176,7 @@ pub fn prepare_turn(
         format,
         template_kwargs: req.chat_template_kwargs,
         split_reasoning,
-    };
-    let template = state.template(model)?;
-    Ok(chat::prepare(&template, model.engine.info(), turn)?)
+    })
 }
 
 /// Checks roles and content and turns messages into the plain objects templates expect:
