@@ -85,7 +85,7 @@ static INFO: LazyLock<ModelInfo> = LazyLock::new(|| ModelInfo {
     speculation: Default::default(),
 });
 
-fuzz_target!(|body: &[u8]| {
+fuzz_target!(init: paddock_fuzz::report_stack_overflows(), |body: &[u8]| {
     let server = &*SERVER;
     for route in ROUTES {
         let request = Request::post(*route)

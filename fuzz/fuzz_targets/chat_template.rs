@@ -78,7 +78,7 @@ impl Conversation {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: paddock_fuzz::report_stack_overflows(), |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

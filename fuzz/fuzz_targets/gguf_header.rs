@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use paddock::catalog::{facts, gguf};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: paddock_fuzz::report_stack_overflows(), |data: &[u8]| {
     if let Ok(file) = gguf::parse(data) {
         let file_bytes = file.data_end();
         let _ = facts(&[file], file_bytes);

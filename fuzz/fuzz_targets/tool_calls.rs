@@ -22,7 +22,7 @@ const FORMATS: [ToolFormat; 8] = [
     ToolFormat::Generic,
 ];
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: paddock_fuzz::report_stack_overflows(), |data: &[u8]| {
     let Some((&options, output)) = data.split_first() else {
         return;
     };
