@@ -52,6 +52,14 @@ impl App {
                 source,
             })?;
         let addr = listener.local_addr()?;
+        // Workers first: their devices must be registered before the first model loads.
+        let rpc = settings.rpc.clone();
+        let workers = tokio::task::spawn_blocking(move || match rpc.is_empty() {
+            true => Ok(Default::default()),
+            false => crate::engine::rpc::connect(&rpc),
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
         let library = Library::new(
             Some(&settings.model_path),
             library::budget_settings(&settings.engine),
@@ -72,6 +80,7 @@ impl App {
 
         let mut admin = Admin::new(&settings, addr, library);
         admin.autostart = extras.autostart;
+        admin.workers = workers;
         let admin = Arc::new(admin);
         router.set_planner(server::load_planner(Arc::clone(&admin)));
         if let Some(idle) = settings.idle_unload {

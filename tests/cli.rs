@@ -5,33 +5,6 @@ use serde_json::json;
 
 use crate::common;
 
-/// Starts `paddock serve` on a free port; returns the child and its base URL (read from the
-/// line it prints once it is listening), with its log going to `log`.
-fn serve_logging_to(extra: &[&str], log: impl Into<Stdio>) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
-        .args(["serve", "-m"])
-        .arg(common::smollm2())
-        .args(["--port", "0", "-t", "2", "-c", "2048"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("paddock binary runs");
-    let stdout = child.stdout.take().unwrap();
-    let line = BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches("/v1")
-        .to_string();
-    (child, url)
-}
-
 #[tokio::test]
 async fn sigterm_lets_the_open_stream_finish_frees_the_model_and_exits_0() {
     // A grace period no slow machine runs out of: the test is about draining, not timing.
@@ -39,7 +12,7 @@ async fn sigterm_lets_the_open_stream_finish_frees_the_model_and_exits_0() {
     let config = scratch.with_extension("toml");
     let log = scratch.with_extension("log");
     std::fs::write(&config, "[server]\nshutdown_grace_secs = 600\n").unwrap();
-    let (mut child, url) = serve_logging_to(
+    let (mut child, url) = common::serve_process(
         &["--config", config.to_str().unwrap()],
         std::fs::File::create(&log).unwrap(),
     );

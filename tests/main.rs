@@ -25,5 +25,7 @@ mod hostile;
 mod openai;
 /// Faults: slow and vanishing clients, broken, deleted and oversized model files.
 mod reliability;
+/// RPC: a model spread over `paddock worker`s on loopback, a lost worker, the LAN opt-in.
+mod rpc;
 /// Speculative decoding: n-gram lookup, predictions and a draft model never change the output.
 mod speculation;

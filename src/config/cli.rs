@@ -83,6 +83,9 @@ pub struct ServeArgs {
     /// again (0: never).
     #[arg(long)]
     pub idle_unload_secs: Option<u64>,
+    /// Spread models over these `paddock worker`s too: host:port,host:port (docs/rpc.md).
+    #[arg(long, value_delimiter = ',')]
+    pub rpc: Vec<String>,
     /// Accepted for llama-server compatibility: templates are always Jinja.
     #[arg(long, hide = true)]
     pub jinja: bool,
@@ -125,6 +128,7 @@ impl ServeArgs {
                 read_timeout_secs: self.read_timeout_secs,
                 cors_origins: None,
                 idle_unload_secs: self.idle_unload_secs,
+                rpc: (!self.rpc.is_empty()).then(|| self.rpc.clone()),
             },
             model: RawModel {
                 path: self.model.clone(),

@@ -39,6 +39,8 @@ pub struct Settings {
     pub read_timeout: std::time::Duration,
     /// Unload the model after this long without requests.
     pub idle_unload: Option<std::time::Duration>,
+    /// RPC workers (`host:port`) models are spread over.
+    pub rpc: Vec<String>,
     pub model_path: PathBuf,
     pub aliases: Vec<String>,
     pub engine: EngineSpec,
@@ -146,6 +148,12 @@ impl Settings {
             )));
         }
         let speculation = speculation(&e).map_err(invalid)?;
+        let rpc = raw.server.rpc.clone().unwrap_or_default();
+        if let Some(bad) = rpc.iter().find(|w| !is_endpoint(w)) {
+            return Err(invalid(format!(
+                "rpc workers are host:port, such as 192.168.1.20:50052, not {bad:?}"
+            )));
+        }
         Ok(Settings {
             listen: SocketAddr::new(ip, raw.server.port.unwrap_or(DEFAULT_PORT)),
             api_key,
@@ -160,6 +168,7 @@ impl Settings {
                 .idle_unload_secs
                 .filter(|&s| s > 0)
                 .map(std::time::Duration::from_secs),
+            rpc,
             aliases,
             engine: EngineSpec {
                 model_path: model_path.clone(),
@@ -242,11 +251,16 @@ fn speculation(e: &RawEngine) -> Result<Speculation, String> {
     Ok(s)
 }
 
+/// `host:port` with a port number (the host is resolved when the server starts).
+fn is_endpoint(text: &str) -> bool {
+    matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
 /// Guesses per step beyond this cost more to verify than they can save.
 const MAX_DRAFT: u32 = 64;
 
 /// Physical cores, as llama.cpp's own tools default to; hyperthreads slow matrix code down.
-fn default_threads() -> i32 {
+pub fn default_threads() -> i32 {
     let cores = sysinfo::System::physical_core_count()
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(4);
@@ -301,6 +315,27 @@ mod tests {
         raw.server.api_key = None;
         raw.server.allow_lan_without_key = Some(true);
         assert!(Settings::resolve(raw).is_ok());
+    }
+
+    #[test]
+    fn rpc_workers_come_from_the_file_or_the_flag_and_must_be_host_and_port() {
+        let file: RawSettings = toml::from_str("[server]\nrpc = [\"10.0.0.2:50052\"]\n").unwrap();
+        let s = Settings::resolve(with_model(file.clone())).unwrap();
+        assert_eq!(s.rpc, ["10.0.0.2:50052"]);
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let flags = <Serve as clap::Parser>::parse_from(["serve", "--rpc", "a:1,b:2"]);
+        let s = Settings::resolve(with_model(file.merge(flags.args.to_raw()))).unwrap();
+        assert_eq!(s.rpc, ["a:1", "b:2"]);
+        for bad in ["10.0.0.2", "host:port", ":50052"] {
+            let mut raw = with_model(RawSettings::default());
+            raw.server.rpc = Some(vec![bad.into()]);
+            let err = Settings::resolve(raw).unwrap_err().to_string();
+            assert!(err.contains("rpc workers are host:port"), "{err}");
+        }
     }
 
     #[test]

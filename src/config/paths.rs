@@ -27,3 +27,9 @@ pub fn bench_history_file() -> Option<PathBuf> {
     }
     ProjectDirs::from("", "", "Paddock").map(|d| d.data_dir().join("bench-history.jsonl"))
 }
+
+/// Where an RPC worker keeps tensors it was sent (`paddock worker --cache`), so reloading a
+/// model sends only their hashes: `rpc-cache` in the platform cache directory.
+pub fn rpc_cache_dir() -> Option<PathBuf> {
+    ProjectDirs::from("", "", "Paddock").map(|d| d.cache_dir().join("rpc-cache"))
+}

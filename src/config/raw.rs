@@ -55,6 +55,9 @@ pub struct RawServer {
     pub read_timeout_secs: Option<u64>,
     /// Unload the model after this many seconds without requests (0 or unset: never).
     pub idle_unload_secs: Option<u64>,
+    /// `paddock worker`s (`host:port`) whose devices every model is spread over, with the
+    /// local ones (llama-server's `--rpc`).
+    pub rpc: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
@@ -100,7 +103,7 @@ macro_rules! merge_fields {
 
 impl RawSettings {
     pub fn merge(mut self, over: RawSettings) -> RawSettings {
-        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs, cors_origins);
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs, cors_origins, rpc);
         merge_fields!(self.model, over.model; path, alias);
         self.engine = self.engine.merge(over.engine);
         for (id, model) in over.models {

@@ -20,4 +20,6 @@ pub enum EngineError {
     Decode(String),
     #[error("the engine thread has stopped")]
     Stopped,
+    #[error("RPC worker {endpoint}: {reason}")]
+    Rpc { endpoint: String, reason: String },
 }

@@ -12,6 +12,7 @@ mod error;
 mod exited;
 mod output;
 pub mod probe;
+pub mod rpc;
 mod sampling;
 mod scheduler;
 mod slot;
@@ -83,9 +84,13 @@ pub struct Gpu {
     pub memory_total: u64,
     /// Shares the host's memory (Apple Silicon, integrated GPUs).
     pub integrated: bool,
+    /// Lent by another machine's worker ([`rpc::connect`]); `memory_free` is what it has left.
+    pub remote: bool,
+    pub memory_free: u64,
 }
 
-/// The GPUs llama.cpp sees (none in a CPU build, or when the backend cannot start).
+/// The GPUs llama.cpp sees (none in a CPU build, or when the backend cannot start), with the
+/// devices of RPC workers, which llama.cpp uses as it uses GPUs.
 pub fn gpus() -> Vec<Gpu> {
     use llama_cpp_2::LlamaBackendDeviceType as Kind;
     if backend().is_err() {
@@ -98,6 +103,8 @@ pub fn gpus() -> Vec<Gpu> {
             description: d.description,
             memory_total: d.memory_total as u64,
             integrated: matches!(d.device_type, Kind::IntegratedGpu),
+            remote: d.backend == "RPC",
+            memory_free: d.memory_free as u64,
         })
         .collect()
 }

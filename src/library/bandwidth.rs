@@ -120,7 +120,7 @@ pub fn known() -> Option<Bandwidth> {
         .map(|b| table(b, BandwidthSource::AppleTable))
         .or_else(|| {
             let gpus = crate::engine::gpus();
-            let card = gpus.iter().find(|g| !g.integrated)?;
+            let card = gpus.iter().find(|g| !g.integrated && !g.remote)?;
             nvidia_card(&card.description).map(|b| table(b, BandwidthSource::GpuTable))
         })
         .or_else(|| MEASURED.get().copied().flatten())

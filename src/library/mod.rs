@@ -314,18 +314,28 @@ pub fn this_machine() -> Machine {
     let gpus = crate::engine::gpus();
     let discrete: u64 = gpus
         .iter()
-        .filter(|g| !g.integrated)
+        .filter(|g| !g.integrated && !g.remote)
         .map(|g| g.memory_total)
         .sum();
+    // RPC workers' devices take offloaded layers as local GPUs do; what they have free is
+    // what they can take (llama.cpp splits by it).
+    let remote: u64 = gpus
+        .iter()
+        .filter(|g| g.remote)
+        .map(|g| g.memory_free)
+        .sum();
+    // Metal reports itself as a GPU, not an integrated one.
+    let metal = gpus
+        .iter()
+        .find(|g| !g.remote)
+        .map(|g| g.memory_total)
+        .filter(|&n| n > 0);
     Machine {
         total_memory: system.total_memory(),
         unified,
-        // llama.cpp spreads offloaded layers over every discrete GPU.
-        gpu_memory: (!unified && discrete > 0).then_some(discrete),
-        gpu_limit: unified
-            .then(|| gpus.first().map(|g| g.memory_total))
-            .flatten()
-            .filter(|&n| n > 0),
+        // llama.cpp spreads offloaded layers over every discrete GPU and every worker.
+        gpu_memory: (!unified && discrete + remote > 0).then_some(discrete + remote),
+        gpu_limit: unified.then_some(metal).flatten().map(|m| m + remote),
         os_reserve: OS_RESERVE_BYTES.min(system.total_memory() / 4),
         bandwidth: bandwidth::known().map(|b| b.bytes_per_sec),
     }

@@ -213,7 +213,11 @@ impl From<EngineError> for ApiError {
                 retry_after: Some(1),
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable_error", format!("server busy: {e}; retry shortly"))
             },
-            EngineError::Load { .. } | EngineError::Context(_) | EngineError::Decode(_) | EngineError::Stopped => {
+            EngineError::Load { .. }
+            | EngineError::Context(_)
+            | EngineError::Decode(_)
+            | EngineError::Stopped
+            | EngineError::Rpc { .. } => {
                 Self::internal(e)
             }
         }

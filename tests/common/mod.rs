@@ -172,3 +172,35 @@ pub async fn send(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// Starts the `paddock serve` binary on SmolLM2 and a free port, with `extra` flags and its log
+/// going to `log`; returns the child and its base URL (read from the line it prints once it
+/// is listening).
+pub fn serve_process(
+    extra: &[&str],
+    log: impl Into<std::process::Stdio>,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["serve", "-m"])
+        .arg(smollm2())
+        .args(["--port", "0", "-t", "2", "-c", "2048"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("paddock binary runs");
+    let stdout = child.stdout.take().unwrap();
+    let line = BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches("/v1")
+        .to_string();
+    (child, url)
+}

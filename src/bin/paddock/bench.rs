@@ -69,6 +69,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(&args.serve)?;
+    if !settings.rpc.is_empty() {
+        // A benchmark over fewer workers than asked would measure something else.
+        let workers = paddock::engine::rpc::connect(&settings.rpc)?;
+        if let Some(missing) = workers.missing.first() {
+            anyhow::bail!("{missing}");
+        }
+    }
     // An empty list on the command line means "not given".
     let given = |list: Vec<u32>| (!list.is_empty()).then_some(list);
     let plan = paddock::bench::Plan::given(

@@ -4,6 +4,7 @@
 mod bench;
 mod models;
 mod service;
+mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use paddock::App;
 use bench::BenchArgs;
 use models::{BudgetArgs, ModelsArgs, ModelsCommand};
 use service::ServiceAction;
+use worker::WorkerArgs;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +46,9 @@ enum Command {
     Models(ModelsArgs),
     /// One model's memory budget here (weights, KV cache, compute, headroom, largest context).
     Budget(BudgetArgs),
+    /// Lend this machine's GPU (or CPU) to a Paddock on another machine
+    /// (`serve --rpc HOST:PORT` there).
+    Worker(WorkerArgs),
     /// Run Paddock as a login service: launchd on macOS, systemd --user on Linux.
     Service {
         #[command(subcommand)]
@@ -61,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             None => models::list(args),
         },
         Command::Budget(args) => models::budget(args),
+        Command::Worker(args) => worker::run(args),
         Command::Service { action } => service::run(action),
     }
 }

@@ -40,6 +40,8 @@ pub struct Admin {
     pub autostart: Option<Arc<dyn Autostart>>,
     pub downloads: downloads::Downloads,
     pub bench: bench::Benchmarks,
+    /// Devices lent by RPC workers, as they reported when the server started.
+    pub workers: crate::engine::rpc::Workers,
 }
 
 impl Admin {
@@ -52,6 +54,7 @@ impl Admin {
             autostart: None,
             downloads: downloads::Downloads::new(crate::config::paths::models_dir()),
             bench: bench::Benchmarks::new(settings.bench_history.clone()),
+            workers: Default::default(),
         }
     }
 

@@ -88,6 +88,9 @@ pub struct Memory {
     pub predicted: Option<Budget>,
     /// What llama.cpp reports for the loaded model.
     pub measured: Option<Measured>,
+    /// Devices lent by RPC workers (`serve --rpc`), with the memory they had free at start
+    /// (the machine's GPU pool counts them), and the workers that did not answer.
+    pub workers: crate::engine::rpc::Workers,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,6 +140,11 @@ pub fn status(state: &AppState) -> Status {
         error,
         memory: Memory {
             machine: state.admin.as_ref().map(|a| a.library.machine.clone()),
+            workers: state
+                .admin
+                .as_ref()
+                .map(|a| a.workers.clone())
+                .unwrap_or_default(),
             predicted: model.as_ref().and_then(|m| m.predicted.clone()),
             measured: model.as_ref().map(|m| Measured {
                 weights: m.engine.info().size_bytes,

@@ -1,0 +1,264 @@
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common;
+
+/// A `paddock worker` on a free loopback port, killed when dropped.
+struct Worker {
+    child: Child,
+    endpoint: String,
+}
+
+impl Worker {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .args(["worker", "--port", &port.to_string(), "-t", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("paddock binary runs");
+        let endpoint = format!("127.0.0.1:{port}");
+        // A connection that sends nothing is served and closed at once.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(&endpoint).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "worker on {endpoint} never listened"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, endpoint }
+    }
+
+    /// Resident memory, as the OS counts it: the weights it was sent live here.
+    fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS in /proc status");
+        kib * 1024
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("paddock-rpc-{name}-{}.log", std::process::id()))
+}
+
+async fn greedy_answer(url: &str) -> String {
+    let body = json!({
+        "messages": [{"role": "user", "content": "Name three rivers in Europe."}],
+        "max_tokens": 48, "temperature": 0,
+    });
+    let resp: Value = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no answer: {resp}"))
+        .to_string()
+}
+
+async fn status(url: &str) -> Value {
+    reqwest::get(format!("{url}/api/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// The model's layers and KV cache go to the two workers (each holds tens of MiB more than
+/// before), the budget pools their memory, and greedy output is the same as serving alone.
+#[tokio::test]
+async fn a_model_spread_over_two_workers_answers_as_it_does_alone() {
+    let (alone, url) = common::serve_process(&[], Stdio::null());
+    let expected = greedy_answer(&url).await;
+    stop(alone);
+
+    let workers = [Worker::start(), Worker::start()];
+    let before: Vec<u64> = workers.iter().map(Worker::resident_bytes).collect();
+    let rpc = format!("{},{}", workers[0].endpoint, workers[1].endpoint);
+    let log = log_file("spread");
+    let (server, url) =
+        common::serve_process(&["--rpc", &rpc], std::fs::File::create(&log).unwrap());
+    assert_eq!(greedy_answer(&url).await, expected);
+
+    let status = status(&url).await;
+    let devices = status["memory"]["workers"]["devices"].as_array().unwrap();
+    let endpoints: Vec<&str> = devices
+        .iter()
+        .map(|d| d["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(endpoints, [&workers[0].endpoint, &workers[1].endpoint]);
+    let free: u64 = devices
+        .iter()
+        .map(|d| d["memory_free"].as_u64().unwrap())
+        .sum();
+    assert!(free > 0, "{devices:?}");
+    assert_eq!(status["memory"]["machine"]["gpu_memory"], json!(free));
+    assert_eq!(status["memory"]["workers"]["missing"], json!([]));
+    for (worker, before) in workers.iter().zip(before) {
+        let grew = worker.resident_bytes().saturating_sub(before);
+        // SmolLM2 Q4_1 is 92 MB, split in two by free memory, plus each half's KV cache.
+        assert!(
+            grew > 20 << 20,
+            "worker {} grew by only {} KiB",
+            worker.endpoint,
+            grew >> 10
+        );
+    }
+    stop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.matches("RPC device added").count(), 2, "{log}");
+}
+
+/// llama.cpp's RPC client cannot fail a computation, so losing a worker mid-generation ends
+/// the process: the log says why, the open stream ends, and the server started again (as
+/// launchd or systemd do) serves without the lost worker and names it.
+#[tokio::test]
+async fn a_lost_worker_ends_the_process_with_the_reason_and_a_restart_serves_without_it() {
+    let mut workers = vec![Worker::start(), Worker::start()];
+    let rpc = format!("{},{}", workers[0].endpoint, workers[1].endpoint);
+    let log = log_file("lost");
+    let (mut server, url) =
+        common::serve_process(&["--rpc", &rpc], std::fs::File::create(&log).unwrap());
+    let body = json!({
+        "messages": [{"role": "user", "content": "Count to a thousand."}],
+        "max_tokens": 4000, "temperature": 0, "ignore_eos": true, "stream": true,
+    });
+    let mut stream = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    stream.chunk().await.unwrap().expect("the stream started");
+    let lost = workers.pop().unwrap();
+    let lost_endpoint = lost.endpoint.clone();
+    drop(lost); // SIGKILL
+
+    // The stream ends without its final event, however the connection breaks.
+    let mut text = String::new();
+    while let Ok(Some(chunk)) = stream.chunk().await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!text.contains("[DONE]"), "the stream finished normally");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server went on without its worker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!exit.success(), "{exit:?}");
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("a worker went away mid-use"),
+        "no reason in the log:\n{log_text}"
+    );
+
+    // Restarted with the same flags: it serves on the worker that is left.
+    let (server, url) = common::serve_process(&["--rpc", &rpc], Stdio::null());
+    let status = status(&url).await;
+    let missing = status["memory"]["workers"]["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{status}");
+    let missing = missing[0].as_str().unwrap();
+    assert!(
+        missing.contains(&lost_endpoint) && missing.contains("cannot connect"),
+        "{missing}"
+    );
+    let devices = status["memory"]["workers"]["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["endpoint"], json!(workers[0].endpoint));
+    assert!(!greedy_answer(&url).await.is_empty());
+    stop(server);
+}
+
+/// The RPC protocol has no authentication: a worker listens beyond loopback only when told
+/// to, and then warns.
+#[test]
+fn a_worker_listens_beyond_loopback_only_with_lan() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["worker", "--host", "0.0.0.0", "--port", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no authentication") && err.contains("--lan"),
+        "{err}"
+    );
+
+    // With --lan it starts, warns, and serves a greeting.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args([
+            "worker",
+            "--lan",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let warning = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("WARN"))
+        .expect("a warning");
+    assert!(warning.contains("trusted network"), "{warning}");
+    let endpoint = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let version = loop {
+        match paddock::engine::rpc::greet(&endpoint) {
+            Ok(version) => break version,
+            Err(e) => assert!(Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(version.starts_with("7."), "{version}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
