@@ -20,6 +20,6 @@ pub enum EngineError {
     Decode(String),
     #[error("the engine thread has stopped")]
     Stopped,
-    #[error("RPC worker {endpoint}: {reason}")]
+    #[error("RPC {}{reason}", if endpoint.is_empty() { String::new() } else { format!("worker {endpoint}: ") })]
     Rpc { endpoint: String, reason: String },
 }

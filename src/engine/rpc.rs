@@ -327,20 +327,27 @@ mod tests {
         assert!(err.contains("cannot connect"), "{err}");
     }
 
-    #[test]
-    fn greeting_something_else_says_so() {
+    /// What `greet` says to a server that reads the greeting and sends `answer`.
+    fn greet_a_server_answering(answer: Vec<u8>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        // An HTTP server: reads the greeting, answers with a status line and closes.
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 33];
-            s.read_exact(&mut buf).unwrap();
-            s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap();
+            let mut hello = [0u8; 1 + 8 + CONN_CAPS];
+            s.read_exact(&mut hello).unwrap();
+            assert_eq!(hello[0], CMD_HELLO);
+            s.write_all(&answer).unwrap();
         });
         let err = greet(&addr.to_string()).unwrap_err().to_string();
-        assert!(err.contains("not a ggml RPC worker"), "{err}");
         server.join().unwrap();
+        err
+    }
+
+    #[test]
+    fn greeting_something_else_says_so() {
+        // An HTTP server answers with a status line.
+        let err = greet_a_server_answering(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec());
+        assert!(err.contains("not a ggml RPC worker"), "{err}");
     }
 
     #[test]
@@ -355,20 +362,10 @@ mod tests {
 
     #[test]
     fn another_protocol_version_is_refused_with_both_versions() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 33];
-            s.read_exact(&mut buf).unwrap();
-            assert_eq!(buf[0], CMD_HELLO);
-            let mut answer = ((4 + CONN_CAPS) as u64).to_le_bytes().to_vec();
-            answer.extend_from_slice(&[3, 0, 0, 0]);
-            answer.extend_from_slice(&[0; CONN_CAPS]);
-            s.write_all(&answer).unwrap();
-        });
-        let err = greet(&addr.to_string()).unwrap_err().to_string();
+        let mut answer = ((4 + CONN_CAPS) as u64).to_le_bytes().to_vec();
+        answer.extend_from_slice(&[3, 0, 0, 0]);
+        answer.extend_from_slice(&[0; CONN_CAPS]);
+        let err = greet_a_server_answering(answer);
         assert!(err.contains("protocol 3.0.0, this build 7"), "{err}");
-        server.join().unwrap();
     }
 }
