@@ -67,15 +67,13 @@ async fn greedy_answer(url: &str) -> String {
         "messages": [{"role": "user", "content": "Name three rivers in Europe."}],
         "max_tokens": 48, "temperature": 0,
     });
-    let resp: Value = reqwest::Client::new()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (code, resp) = common::send_to(
+        format!("{url}/v1/chat/completions"),
+        reqwest::Method::POST,
+        body,
+    )
+    .await;
+    assert_eq!(code, 200, "{resp}");
     resp["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or_else(|| panic!("no answer: {resp}"))
@@ -83,12 +81,14 @@ async fn greedy_answer(url: &str) -> String {
 }
 
 async fn status(url: &str) -> Value {
-    reqwest::get(format!("{url}/api/status"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let (code, status) = common::send_to(
+        format!("{url}/api/status"),
+        reqwest::Method::GET,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{status}");
+    status
 }
 
 fn stop(mut child: Child) {

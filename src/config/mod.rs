@@ -149,7 +149,7 @@ impl Settings {
         }
         let speculation = speculation(&e).map_err(invalid)?;
         let rpc = raw.server.rpc.clone().unwrap_or_default();
-        if let Some(bad) = rpc.iter().find(|w| !is_endpoint(w)) {
+        if let Some(bad) = rpc.iter().find(|w| !crate::engine::rpc::is_endpoint(w)) {
             return Err(invalid(format!(
                 "rpc workers are host:port, such as 192.168.1.20:50052, not {bad:?}"
             )));
@@ -249,11 +249,6 @@ fn speculation(e: &RawEngine) -> Result<Speculation, String> {
         ));
     }
     Ok(s)
-}
-
-/// `host:port` with a port number (the host is resolved when the server starts).
-fn is_endpoint(text: &str) -> bool {
-    matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 /// Guesses per step beyond this cost more to verify than they can save.

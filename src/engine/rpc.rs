@@ -36,9 +36,9 @@ const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct RemoteDevice {
     /// The worker's `host:port`.
     pub endpoint: String,
-    /// llama.cpp's name for it (`RPC0[192.168.1.20:50052]`).
+    /// llama.cpp's name for it (`RPC0`, `RPC1`, ... in the order the workers were added).
     pub name: String,
-    /// What the worker runs it on (`CPU`, `Apple M4 Max`, ...).
+    /// llama.cpp's description of it (for this version of its RPC backend: the endpoint).
     pub description: String,
     pub memory_free: u64,
     pub memory_total: u64,
@@ -94,13 +94,16 @@ pub fn greet(endpoint: &str) -> Result<String, EngineError> {
     Ok(format!("{major}.{minor}.{patch}"))
 }
 
+/// `host:port` with a port number; the host is looked up only when connecting.
+pub fn is_endpoint(text: &str) -> bool {
+    matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
 fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
-    let (host, port) = endpoint
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{endpoint:?} is not host:port"))?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
+    if !is_endpoint(endpoint) {
         return Err(format!("{endpoint:?} is not host:port"));
     }
+    let host = endpoint.rsplit_once(':').map_or(endpoint, |(host, _)| host);
     endpoint
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -290,7 +293,6 @@ fn log_aborts() {
                  mid-use, and the process must restart",
                 message.trim()
             );
-            eprintln!("paddock: llama.cpp aborted: {}", message.trim());
         }
         // SAFETY: installs a callback that lives for the whole program.
         unsafe { sys::ggml_set_abort_callback(Some(on_abort)) };

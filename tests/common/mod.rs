@@ -160,7 +160,16 @@ pub async fn send(
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let mut request = reqwest::Client::new().request(method, server.url(path));
+    send_to(server.url(path), method, body).await
+}
+
+/// [`send`] to a whole URL (a server in another process).
+pub async fn send_to(
+    url: String,
+    method: reqwest::Method,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().request(method, url);
     if !body.is_null() {
         request = request.json(&body);
     }
