@@ -16,6 +16,12 @@ cd "$ROOT"
 [[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
 STEPS="${TEST_STEPS:-fmt clippy test build python load fuzz ui tauri}"
+# A clean clone (CI) builds once: incremental caches are never reused, and llama.cpp's debug
+# info makes each of the ~15 linked test binaries ~400 MB; a run needed 12 GB and CI's disk ran
+# out. Every cargo command below sees the same settings, so llama.cpp still compiles once.
+if [[ -n "${CI:-}" ]]; then
+  export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_STRIP=debuginfo
+fi
 MODEL_FILE="models/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ID="$(basename "$MODEL_FILE" .gguf)"
 LOGDIR="$ROOT/build/test"
