@@ -60,17 +60,22 @@ impl App {
         })
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-        let library = Library::new(
+        let mut library = Library::new(
             Some(&settings.model_path),
             library::budget_settings(&settings.engine),
         );
+        library.machine.memory_limit = settings.memory_limit;
         let router = Arc::new(ModelRouter::new());
+        router.set_machine(library.machine.clone());
         let first = LoadRequest {
             id: model_id(&settings.model_path),
             aliases: settings.aliases.clone(),
             predicted: predicted(&library, &settings),
             spec: settings.engine.clone(),
+            pinned: settings.pinned,
+            idle_unload: settings.idle_unload,
         };
+        router.set_default(&first.id);
         // The caller's progress hook (a CLI progress bar) is for this first load only.
         settings.engine.load_progress = None;
         let loader = Arc::clone(&router);
@@ -83,9 +88,7 @@ impl App {
         admin.workers = workers;
         let admin = Arc::new(admin);
         router.set_planner(server::load_planner(Arc::clone(&admin)));
-        if let Some(idle) = settings.idle_unload {
-            tokio::spawn(unload_when_idle(Arc::downgrade(&router), idle));
-        }
+        tokio::spawn(unload_when_idle(Arc::downgrade(&router)));
         let state = AppState::new(
             router,
             settings.api_key.clone(),
@@ -123,10 +126,10 @@ impl App {
         Ok(server::library_now(&admin).map_err(admin_error)?.1)
     }
 
-    /// Loads `id` (a model id or alias) in place of the current model, and remembers it for the
+    /// Loads `id` (a model id or alias) beside the loaded models, and remembers it for the
     /// next start: the tray's Model menu.
     pub async fn load(&self, id: &str) -> Result<()> {
-        server::switch_model(&self.state, Choice::model(id))
+        server::load_model(&self.state, Choice::model(id))
             .await
             .map_err(|e| {
                 Error::Router(RouterError::Load {
@@ -134,6 +137,11 @@ impl App {
                     reason: e.message,
                 })
             })
+    }
+
+    /// Unloads one model (by id or alias); its memory is freed once its requests end.
+    pub async fn unload(&self, id: &str) -> Result<()> {
+        self.state.router.unload(id).map_err(Error::Router)
     }
 
     /// Wakes on every change of [`App::status`].
@@ -174,15 +182,21 @@ fn admin_error(e: server::ApiError) -> Error {
     Error::Io(std::io::Error::other(e.message))
 }
 
-/// Checks now and then whether the model has been idle for `idle`; ends with the router.
-async fn unload_when_idle(router: std::sync::Weak<ModelRouter>, idle: Duration) {
-    let every = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+/// Checks now and then for models idle past their idle time; ends with the router.
+async fn unload_when_idle(router: std::sync::Weak<ModelRouter>) {
     loop {
+        let every = match router.upgrade() {
+            Some(router) => router.shortest_idle_unload(),
+            None => return,
+        };
+        let every = every.map_or(Duration::from_secs(1), |idle| {
+            (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30))
+        });
         tokio::time::sleep(every).await;
         let Some(router) = router.upgrade() else {
             return;
         };
-        router.unload_if_idle(idle);
+        router.unload_idle();
     }
 }
 

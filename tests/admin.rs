@@ -1,4 +1,4 @@
-//! The admin API over HTTP: status and its event stream, what-if budgets, switching models,
+//! The admin API over HTTP: status and its event stream, what-if budgets, loading models,
 //! saved settings, and who may call it.
 
 use std::path::PathBuf;
@@ -29,35 +29,62 @@ fn server_with_config(name: &str) -> (TestServer, PathBuf) {
 
 use common::{get, send};
 
+/// The entry of `models` in a status, by id.
+fn loaded<'a>(status: &'a Value, id: &str) -> &'a Value {
+    status["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not loaded: {status}"))
+}
+
+fn loaded_ids(status: &Value) -> Vec<&str> {
+    status["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
-async fn loading_another_model_switches_and_streams_progress() {
+async fn loading_another_model_keeps_the_first_and_streams_progress() {
     let (server, config) = server_with_config("switch");
     let (_, first) = get(&server, "/api/status").await;
     assert_eq!(first["state"], "idle");
     assert_eq!(first["model"]["id"], common::SMOLLM2_ID);
-    let memory = &first["memory"];
-    assert_eq!(memory["measured"]["kv_cache"], 94_371_840u64);
+    assert_eq!(loaded_ids(&first), [common::SMOLLM2_ID]);
+    let smollm2 = loaded(&first, common::SMOLLM2_ID);
+    assert_eq!(smollm2["measured"]["kv_cache"], 94_371_840u64);
     assert_eq!(
-        memory["predicted"]["kv_cache"],
-        memory["measured"]["kv_cache"]
+        smollm2["predicted"]["kv_cache"],
+        smollm2["measured"]["kv_cache"]
     );
+    assert!(first["memory"]["process_resident"].as_u64().unwrap() > 0);
 
     let events = tokio::spawn(common::watch_status(server.url.clone(), |s| {
         s["model"]["id"] == GEMMA_ID && s["state"] == "idle"
     }));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (code, loaded) = send(
+    let (code, status) = send(
         &server,
         reqwest::Method::POST,
         "/api/models/load",
         json!({"model": GEMMA_ID}),
     )
     .await;
-    assert_eq!(code, 200, "{loaded}");
-    assert_eq!(loaded["model"]["id"], GEMMA_ID);
+    assert_eq!(code, 200, "{status}");
+    // Loaded beside the first, which was not reloaded; the newest is the one in use.
+    assert_eq!(loaded_ids(&status), [common::SMOLLM2_ID, GEMMA_ID]);
+    assert_eq!(status["model"]["id"], GEMMA_ID);
+    assert_eq!(
+        loaded(&status, common::SMOLLM2_ID)["loaded_at"],
+        smollm2["loaded_at"]
+    );
     // The budget it was loaded under is the library's, and llama.cpp agrees on the weights.
-    let predicted = &loaded["memory"]["predicted"];
-    let measured = &loaded["memory"]["measured"];
+    let gemma = loaded(&status, GEMMA_ID);
+    let (predicted, measured) = (&gemma["predicted"], &gemma["measured"]);
     assert_eq!(
         predicted["weights_cpu"].as_u64().unwrap() + predicted["weights_gpu"].as_u64().unwrap(),
         measured["weights"].as_u64().unwrap()
@@ -83,8 +110,16 @@ async fn loading_another_model_switches_and_streams_progress() {
         .collect();
     assert!(!progress.is_empty(), "no loading events: {events:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    // The first model served on through the load.
+    assert!(
+        events
+            .iter()
+            .filter(|s| s["state"] == "loading")
+            .all(|s| loaded_ids(s).contains(&common::SMOLLM2_ID)),
+        "{events:?}"
+    );
 
-    // Only the new model serves now, and it answers; the other is listed as loadable.
+    // Both are listed as loaded, and each answers under its own name.
     let (_, models) = get(&server, "/v1/models").await;
     let listed: Vec<(&str, bool)> = models["data"]
         .as_array()
@@ -92,33 +127,69 @@ async fn loading_another_model_switches_and_streams_progress() {
         .iter()
         .map(|m| (m["id"].as_str().unwrap(), m["loaded"].as_bool().unwrap()))
         .collect();
-    assert_eq!(listed[0], (GEMMA_ID, true), "loaded models come first");
-    assert!(listed.contains(&(common::SMOLLM2_ID, false)), "{listed:?}");
-    assert_eq!(listed.iter().filter(|(_, loaded)| *loaded).count(), 1);
-    let (code, reply) = send(&server, reqwest::Method::POST, "/v1/chat/completions", {
+    assert_eq!(
+        listed[..2],
+        [(common::SMOLLM2_ID, true), (GEMMA_ID, true)],
+        "loaded models come first"
+    );
+    for id in [GEMMA_ID, common::SMOLLM2_ID] {
         let mut body = common::chat("Say hi.", 4);
-        body["model"] = json!(GEMMA_ID);
-        body
-    })
-    .await;
-    assert_eq!(code, 200, "{reply}");
-    // A request for the other model (on disk, not loaded) switches back to it.
+        body["model"] = json!(id);
+        let (code, reply) =
+            send(&server, reqwest::Method::POST, "/v1/chat/completions", body).await;
+        assert_eq!((code, reply["model"].as_str()), (200, Some(id)), "{reply}");
+    }
+    // The choice is remembered for the next start, and is what a request naming no model
+    // gets while both are loaded.
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains("gemma-3-270m-q4_k_m.gguf"), "{saved}");
+    let mut unnamed = common::chat("Hi", 2);
+    unnamed.as_object_mut().unwrap().remove("model");
     let (code, reply) = send(
         &server,
         reqwest::Method::POST,
         "/v1/chat/completions",
-        common::chat("Hi", 2),
+        unnamed.clone(),
     )
     .await;
-    assert_eq!(code, 200, "{reply}");
     assert_eq!(
-        get(&server, "/api/status").await.1["model"]["id"],
-        common::SMOLLM2_ID
+        (code, reply["model"].as_str()),
+        (200, Some(GEMMA_ID)),
+        "{reply}"
     );
 
-    // The choice is remembered for the next start.
-    let saved = std::fs::read_to_string(&config).unwrap();
-    assert!(saved.contains("gemma-3-270m-q4_k_m.gguf"), "{saved}");
+    // One model unloads by name; the other stays and takes the unnamed requests.
+    let (code, status) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/unload",
+        json!({"model": GEMMA_ID}),
+    )
+    .await;
+    assert_eq!((code, loaded_ids(&status)), (200, vec![common::SMOLLM2_ID]));
+    let (code, reply) = send(
+        &server,
+        reqwest::Method::POST,
+        "/v1/chat/completions",
+        unnamed,
+    )
+    .await;
+    assert_eq!(
+        (code, reply["model"].as_str()),
+        (200, Some(common::SMOLLM2_ID)),
+        "{reply}"
+    );
+    let (code, body) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/unload",
+        json!({"model": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
 
     let (code, unloaded) = send(
         &server,
@@ -392,6 +463,7 @@ async fn a_request_loads_the_model_it_names_and_an_idle_model_unloads() {
                     ctx_size: Some(2048),
                     ..RawEngine::default()
                 },
+                ..RawModelSettings::default()
             },
         );
     }));

@@ -319,6 +319,11 @@ fn corpus(sandbox: &Sandbox) -> Vec<Case> {
         post("load: no model", "/api/models/load", json!({}), BAD, "model"),
         post("load: negative ctx_size", "/api/models/load", json!({"model": SMOLLM2_ID, "ctx_size": -1}), BAD, "ctx_size"),
         case("load: truncated JSON", "POST", "/api/models/load", r#"{"model": "#, BAD, "JSON"),
+        post("unload: model is a number", "/api/models/unload", json!({"model": 5}), BAD, "model"),
+        post("unload: unknown field", "/api/models/unload", json!({"modle": SMOLLM2_ID}), BAD, "modle"),
+        post("unload: model ../../etc/passwd", "/api/models/unload", json!({"model": "../../etc/passwd"}), NOT_FOUND, "model"),
+        case("unload: truncated JSON", "POST", "/api/models/unload", r#"{"model": "#, BAD, "JSON"),
+        case("unload: a JSON array", "POST", "/api/models/unload", "[1]", BAD, "object"),
         Case {
             headers: vec![("content-type", "text/plain".into())],
             ..case(

@@ -25,6 +25,8 @@ mod hostile;
 mod openai;
 /// Faults: slow and vanishing clients, broken, deleted and oversized model files.
 mod reliability;
+/// Several models at once: side by side, least recently used unloaded for room, refusals.
+mod router;
 /// RPC: a model spread over `paddock worker`s on loopback, a lost worker, the LAN opt-in.
 mod rpc;
 /// Speculative decoding: n-gram lookup, predictions and a draft model never change the output.

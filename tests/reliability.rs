@@ -270,7 +270,7 @@ async fn a_model_deleted_while_loaded_serves_on_and_then_is_gone() {
         &server,
         reqwest::Method::POST,
         "/api/models/unload",
-        Value::Null,
+        json!({}),
     )
     .await;
     let (status, error) = load(&server, json!({"model": SMOLLM2_ID})).await;

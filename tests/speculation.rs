@@ -274,7 +274,7 @@ async fn the_memory_budget_counts_the_draft_model() {
         status["model"]["speculation"]["draft_model"],
         common::SMOLLM2_ID
     );
-    let b = &status["memory"]["predicted"];
+    let b = &status["models"][0]["predicted"];
     let part = |k: &str| b[k].as_u64().unwrap();
     assert!(
         part("draft") > part("weights_cpu"),

@@ -56,6 +56,12 @@ pub struct Budget {
     #[serde(default)]
     pub draft: u64,
     pub os_reserve: u64,
+    /// What the model takes on the GPU and in RAM, every part, without the OS reserve (on
+    /// unified memory the sides share one pool). Models loaded together add up these.
+    #[serde(default)]
+    pub on_gpu: u64,
+    #[serde(default)]
+    pub on_cpu: u64,
     /// What counts against `limit`: everything on unified memory, one side on discrete GPUs.
     pub total: u64,
     pub limit: u64,
@@ -123,12 +129,33 @@ pub fn budget_with_draft(
         compute: main.compute.total(),
         draft: draft.total(),
         os_reserve: machine.os_reserve,
+        on_gpu: need.gpu,
+        on_cpu: need.cpu,
         total,
         limit,
         headroom: headroom(total, limit),
         fits: Fit::judge(total, limit),
         pool,
     }
+}
+
+/// Whether a model fits beside models already loaded, every budget made for `machine`: their
+/// needs add up on each side, and the OS reserve counts once.
+pub fn fit_beside(new: &Budget, loaded: &[&Budget], machine: &Machine) -> Fit {
+    let need = loaded.iter().fold(
+        Split {
+            gpu: new.on_gpu,
+            cpu: new.on_cpu,
+        },
+        |sum, b| {
+            sum.plus(Split {
+                gpu: b.on_gpu,
+                cpu: b.on_cpu,
+            })
+        },
+    );
+    let (_, total, limit) = pool_and_limit(need, machine);
+    Fit::judge(total, limit)
 }
 
 /// One model's memory, part by part, each split between GPU and CPU.
@@ -229,15 +256,25 @@ impl Fit {
 /// Which pool limits the model, with what it needs there and its limit.
 fn pool_and_limit(need: Split, machine: &Machine) -> (Pool, u64, u64) {
     let os = machine.os_reserve;
+    // The user's cap is on the models' part; the pool's own limit includes the OS reserve.
+    let capped = |limit: u64, reserve: u64| {
+        machine
+            .memory_limit
+            .map_or(limit, |cap| limit.min(cap.saturating_add(reserve)))
+    };
     if machine.unified {
-        let limit = machine.gpu_limit.unwrap_or(machine.total_memory);
+        let limit = capped(machine.gpu_limit.unwrap_or(machine.total_memory), os);
         return (Pool::Unified, need.total().saturating_add(os), limit);
     }
-    let ram = (Pool::Ram, need.cpu.saturating_add(os), machine.total_memory);
+    let ram = (
+        Pool::Ram,
+        need.cpu.saturating_add(os),
+        capped(machine.total_memory, os),
+    );
     let Some(vram) = machine.gpu_memory else {
         return ram;
     };
-    let gpu = (Pool::Gpu, need.gpu, vram);
+    let gpu = (Pool::Gpu, need.gpu, capped(vram, 0));
     // The tighter pool: the worse verdict, then the smaller headroom.
     let key = |(_, total, limit): &(Pool, u64, u64)| {
         let fit = Fit::judge(*total, *limit);

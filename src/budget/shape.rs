@@ -165,4 +165,7 @@ pub struct Machine {
     pub os_reserve: u64,
     /// Memory bandwidth in bytes/s.
     pub bandwidth: Option<f64>,
+    /// The user's cap on what models may take together (`memory_limit_mib`), in each pool.
+    #[serde(default)]
+    pub memory_limit: Option<u64>,
 }

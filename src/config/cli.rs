@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// again (0: never).
     #[arg(long)]
     pub idle_unload_secs: Option<u64>,
+    /// Most memory the loaded models may take together, in MiB (default: what the machine
+    /// has, less the OS reserve); loading past it unloads idle models first.
+    #[arg(long)]
+    pub memory_limit_mib: Option<u64>,
     /// Spread models over these `paddock worker`s too: host:port,host:port (docs/rpc.md).
     #[arg(long, value_delimiter = ',')]
     pub rpc: Vec<String>,
@@ -128,6 +132,7 @@ impl ServeArgs {
                 read_timeout_secs: self.read_timeout_secs,
                 cors_origins: None,
                 idle_unload_secs: self.idle_unload_secs,
+                memory_limit_mib: self.memory_limit_mib,
                 rpc: (!self.rpc.is_empty()).then(|| self.rpc.clone()),
             },
             model: RawModel {

@@ -39,8 +39,12 @@ pub struct Settings {
     pub read_timeout: std::time::Duration,
     /// Unload the model after this long without requests.
     pub idle_unload: Option<std::time::Duration>,
+    /// Keep the model loaded: never unloaded when idle or to make room for another.
+    pub pinned: bool,
     /// RPC workers (`host:port`) models are spread over.
     pub rpc: Vec<String>,
+    /// Most memory the loaded models may take together, in bytes.
+    pub memory_limit: Option<u64>,
     pub model_path: PathBuf,
     pub aliases: Vec<String>,
     pub engine: EngineSpec,
@@ -163,11 +167,17 @@ impl Settings {
             read_timeout: std::time::Duration::from_secs(
                 raw.server.read_timeout_secs.unwrap_or(30).max(1),
             ),
-            idle_unload: raw
-                .server
+            idle_unload: own
                 .idle_unload_secs
+                .or(raw.server.idle_unload_secs)
                 .filter(|&s| s > 0)
                 .map(std::time::Duration::from_secs),
+            pinned: own.pin.unwrap_or(false),
+            memory_limit: raw
+                .server
+                .memory_limit_mib
+                .filter(|&mib| mib > 0)
+                .map(|mib| mib.saturating_mul(1 << 20)),
             rpc,
             aliases,
             engine: EngineSpec {
@@ -373,6 +383,32 @@ mod tests {
         // Written back, the table reads the same.
         let again: RawSettings = toml::from_str(&toml::to_string(&file).unwrap()).unwrap();
         assert_eq!(again, file);
+    }
+
+    #[test]
+    fn models_can_be_pinned_and_keep_their_own_idle_time() {
+        let file: RawSettings = toml::from_str(
+            "[server]\nidle_unload_secs = 600\nmemory_limit_mib = 8192\n\
+             [models.a]\npin = true\n[models.b]\nidle_unload_secs = 0\n",
+        )
+        .unwrap();
+        let served = |path: &str| {
+            let mut raw = file.clone();
+            raw.model.path = Some(path.into());
+            Settings::resolve(raw).unwrap()
+        };
+        let secs = |s: &Settings| s.idle_unload.map(|d| d.as_secs());
+        let (a, b, c) = (
+            served("/m/a.gguf"),
+            served("/m/b.gguf"),
+            served("/m/c.gguf"),
+        );
+        assert_eq!((a.pinned, secs(&a)), (true, Some(600)));
+        assert_eq!((b.pinned, secs(&b)), (false, None), "0 means never");
+        assert_eq!((c.pinned, secs(&c)), (false, Some(600)));
+        assert_eq!(a.memory_limit, Some(8 << 30));
+        let wrong = toml::from_str::<RawSettings>("[models.a]\npin = \"yes\"\n").unwrap_err();
+        assert!(wrong.to_string().contains("pin"), "{wrong}");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct RawSettings {
 pub struct RawModelSettings {
     /// Names that load and reach this model (`qwen-35b-fast`), besides its id.
     pub alias: Option<Vec<String>>,
+    /// Keep it loaded: never unloaded when idle or to make room for another model.
+    pub pin: Option<bool>,
+    /// Its own idle time before unloading, over `[server] idle_unload_secs` (0: never).
+    pub idle_unload_secs: Option<u64>,
     #[serde(flatten)]
     pub engine: RawEngine,
 }
@@ -53,8 +57,12 @@ pub struct RawServer {
     /// Seconds a client has to send a request's headers, and again its body; an idle
     /// keep-alive connection is closed after as long.
     pub read_timeout_secs: Option<u64>,
-    /// Unload the model after this many seconds without requests (0 or unset: never).
+    /// Unload a model after this many seconds without requests (0 or unset: never); a
+    /// `[models."<id>"]` table may set its own.
     pub idle_unload_secs: Option<u64>,
+    /// Most memory the loaded models may take together, in MiB (unset: what the machine
+    /// has, less the OS reserve).
+    pub memory_limit_mib: Option<u64>,
     /// `paddock worker`s (`host:port`) whose devices every model is spread over, with the
     /// local ones (llama-server's `--rpc`).
     pub rpc: Option<Vec<String>>,
@@ -103,12 +111,12 @@ macro_rules! merge_fields {
 
 impl RawSettings {
     pub fn merge(mut self, over: RawSettings) -> RawSettings {
-        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs, cors_origins, rpc);
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, idle_unload_secs, memory_limit_mib, cors_origins, rpc);
         merge_fields!(self.model, over.model; path, alias);
         self.engine = self.engine.merge(over.engine);
         for (id, model) in over.models {
             let mine = self.models.entry(id).or_default();
-            merge_fields!(mine, model; alias);
+            merge_fields!(mine, model; alias, pin, idle_unload_secs);
             mine.engine = std::mem::take(&mut mine.engine).merge(model.engine);
         }
         self
@@ -141,17 +149,29 @@ impl TryFrom<toml::Table> for RawModelSettings {
     type Error = String;
 
     fn try_from(mut table: toml::Table) -> Result<Self, String> {
-        let alias = table
-            .remove("alias")
-            .map(|v| {
-                v.try_into::<Vec<String>>()
-                    .map_err(|e| format!("alias: {e}"))
-            })
-            .transpose()?;
+        let alias = take(&mut table, "alias")?;
+        let pin = take(&mut table, "pin")?;
+        let idle_unload_secs = take(&mut table, "idle_unload_secs")?;
         let engine =
             RawEngine::deserialize(toml::Value::Table(table)).map_err(|e| e.to_string())?;
-        Ok(Self { alias, engine })
+        Ok(Self {
+            alias,
+            pin,
+            idle_unload_secs,
+            engine,
+        })
     }
+}
+
+/// Takes a model table's own key out of it (the rest are engine keys), typed.
+fn take<T: serde::de::DeserializeOwned>(
+    table: &mut toml::Table,
+    key: &str,
+) -> Result<Option<T>, String> {
+    table
+        .remove(key)
+        .map(|v| v.try_into::<T>().map_err(|e| format!("{key}: {e}")))
+        .transpose()
 }
 
 impl RawEngine {

@@ -338,6 +338,7 @@ pub fn this_machine() -> Machine {
         gpu_limit: unified.then_some(metal).flatten().map(|m| m + remote),
         os_reserve: OS_RESERVE_BYTES.min(system.total_memory() / 4),
         bandwidth: bandwidth::known().map(|b| b.bytes_per_sec),
+        memory_limit: None,
     }
 }
 

@@ -1,19 +1,18 @@
 //! Which models are loaded and under which names. A request names a model; the router hands
-//! back that model's engine. Loading and switching happen here too, with progress and every
-//! change announced on a watch channel (the tray and the web UI's event stream listen).
-//! Knows nothing of HTTP.
-//!
-//! One model is loaded at a time: loading another unloads the current one first, so its
-//! memory is free for the new one. Requests already running keep their engine until they end.
-//! A request naming a model that is on disk but not loaded loads it first ([`ModelRouter::acquire`],
-//! "just in time", as llama-swap does), and an idle model can be unloaded after a while.
+//! back that model's engine, loading it first when it is on disk but not loaded ("just in
+//! time", as llama-swap does). Several models can be loaded at once: a load that does not fit
+//! beside them first unloads the least recently used idle ones ([`room`]), and each model
+//! unloads after its own idle time. Every change is announced on a watch channel (the tray and
+//! the web UI's event stream listen). Knows nothing of HTTP.
+
+mod room;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Machine};
 use crate::engine::{ActivityHook, EngineHandle, EngineSpec, LoadProgress};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -22,10 +21,25 @@ pub enum RouterError {
     UnknownModel { name: String },
     #[error("no model is loaded")]
     NoModel,
+    /// The request named no model and more than one could be meant.
+    #[error("several models are loaded ({}); name one in `model`", loaded.join(", "))]
+    Ambiguous { loaded: Vec<String> },
     #[error("`{model}` is loading; try again when it is done")]
     Busy { model: String },
     #[error("loading `{model}` failed: {reason}")]
     Load { model: String, reason: String },
+    /// Loaded models that cannot be unloaded now (pinned, or serving) leave too little memory.
+    #[error(
+        "`{model}` does not fit beside the loaded models: {:.2} GiB more memory is needed, and {} cannot be unloaded now; unload one, or load it with a smaller context",
+        *short_by as f64 / f64::from(1u32 << 30),
+        kept.join(", ")
+    )]
+    NoRoom {
+        model: String,
+        short_by: u64,
+        /// The models in the way, each with why it stays: `smol (pinned)`, `qwen (in use)`.
+        kept: Vec<String>,
+    },
     /// The machine is lent to something that must run alone (a benchmark).
     #[error("{reason}; models are unloaded until it ends, try again in a few minutes")]
     Paused { reason: String },
@@ -43,6 +57,33 @@ pub struct LoadedModel {
     pub predicted: Option<Budget>,
     /// The settings it was loaded with.
     pub spec: EngineSpec,
+    /// Never unloaded when idle or to make room for another model.
+    pub pinned: bool,
+    /// Unloaded after this long without requests.
+    pub idle_unload: Option<Duration>,
+    /// When a request for it last started or ended (shared with its engine's activity hook).
+    last_used: Arc<Mutex<Instant>>,
+}
+
+impl LoadedModel {
+    /// How long since a request for it last started or ended.
+    pub fn idle_for(&self) -> Duration {
+        lock(&self.last_used).elapsed()
+    }
+
+    fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
+
+    /// Whether a request has it: generating, or holding its engine on the way to a slot. Only
+    /// meaningful under the router's write lock, where the list's handle is the only other.
+    fn in_use(&self) -> bool {
+        self.engine.activity().busy_slots > 0 || self.engine.handles() > 1
+    }
+
+    fn answers_to(&self, name: &str) -> bool {
+        self.id == name || self.aliases.iter().any(|a| a == name)
+    }
 }
 
 /// A load in progress.
@@ -59,6 +100,8 @@ pub struct LoadRequest {
     pub aliases: Vec<String>,
     pub spec: EngineSpec,
     pub predicted: Option<Budget>,
+    pub pinned: bool,
+    pub idle_unload: Option<Duration>,
 }
 
 /// Turns a name a request used into what to load; `UnknownModel` when nothing by that name
@@ -68,11 +111,18 @@ pub type Planner = Box<dyn Fn(&str) -> Result<LoadRequest, RouterError> + Send +
 /// How often a request waits for someone else's load before it gives up.
 const MAX_LOAD_WAITS: usize = 3;
 
+/// How long a load waits for the models it unloaded to free their memory.
+const ENGINE_EXIT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
 pub struct ModelRouter {
+    /// In load order.
     models: RwLock<Vec<LoadedModel>>,
     planner: OnceLock<Planner>,
-    /// When a request last started or ended (idle time counts from the end of the last one).
-    last_used: Arc<Mutex<Instant>>,
+    /// The memory models share; without it, loads are not checked against each other.
+    machine: OnceLock<Machine>,
+    /// The model a request that names none gets when several are loaded (the configured one).
+    default: Mutex<Option<String>>,
     /// Shared with the load's progress hook.
     loading: Arc<Mutex<Option<Loading>>>,
     last_error: Mutex<Option<String>>,
@@ -98,20 +148,6 @@ impl Drop for Pause {
     }
 }
 
-impl Default for ModelRouter {
-    fn default() -> Self {
-        Self {
-            models: RwLock::default(),
-            planner: OnceLock::new(),
-            last_used: Arc::new(Mutex::new(Instant::now())),
-            loading: Arc::default(),
-            last_error: Mutex::default(),
-            paused: Arc::default(),
-            changes: Arc::new(watch::channel(0).0),
-        }
-    }
-}
-
 impl ModelRouter {
     pub fn new() -> Self {
         Self::default()
@@ -128,6 +164,9 @@ impl ModelRouter {
             loaded_at: SystemTime::now(),
             predicted: None,
             spec,
+            pinned: false,
+            idle_unload: None,
+            last_used: Arc::new(Mutex::new(Instant::now())),
         });
         drop(models);
         self.changed();
@@ -138,23 +177,40 @@ impl ModelRouter {
         let _ = self.planner.set(planner);
     }
 
-    /// The model a request named, loaded first if it is on disk but not loaded.
+    /// The memory loaded models share, so a load makes room first (once).
+    pub fn set_machine(&self, machine: Machine) {
+        let _ = self.machine.set(machine);
+    }
+
+    /// The model meant by requests that name none, when several are loaded.
+    pub fn set_default(&self, id: &str) {
+        *lock(&self.default) = Some(id.to_string());
+    }
+
+    /// The model a request named, loaded first if it is on disk but not loaded. Naming none
+    /// means the one loaded model, else the default one (loaded if need be).
     pub async fn acquire(self: &Arc<Self>, name: Option<&str>) -> Result<LoadedModel, RouterError> {
         for _ in 0..MAX_LOAD_WAITS {
             if let Some(reason) = self.paused() {
                 return Err(RouterError::Paused { reason });
             }
-            if self.loading().is_some() {
-                self.load_finished().await;
-            }
             let missing = match self.get(name) {
                 Ok(model) => {
-                    *lock(&self.last_used) = Instant::now();
+                    model.touch();
                     return Ok(model);
                 }
                 Err(RouterError::UnknownModel { name }) => name,
+                Err(RouterError::NoModel) => match lock(&self.default).clone() {
+                    Some(default) => default,
+                    None => return Err(RouterError::NoModel),
+                },
                 Err(e) => return Err(e),
             };
+            // Someone else's load first: it may be this very model.
+            if self.loading().is_some() {
+                self.load_finished().await;
+                continue;
+            }
             let Some(planner) = self.planner.get() else {
                 return Err(RouterError::UnknownModel { name: missing });
             };
@@ -167,7 +223,7 @@ impl ModelRouter {
                     reason: e.to_string(),
                 })?;
             match loaded {
-                // Serve this request with it even if another request switches models next.
+                // Serve this request with it even if it is unloaded right after.
                 Ok(model) => return Ok(model),
                 Err(RouterError::Busy { .. }) => continue,
                 Err(e) => return Err(e),
@@ -178,20 +234,30 @@ impl ModelRouter {
         })
     }
 
-    /// Unloads the model when no request has used it for `idle` and none is running.
-    pub fn unload_if_idle(&self, idle: Duration) -> bool {
-        let quiet = lock(&self.last_used).elapsed() >= idle;
-        let models = self.list();
-        // Two handles are the router's and `models`' own; more are requests on their way.
-        let busy = models
-            .iter()
-            .any(|m| m.engine.activity().busy_slots > 0 || m.engine.handles() > 2);
-        if models.is_empty() || !quiet || busy || self.loading().is_some() {
-            return false;
+    /// Unloads every model whose idle time has passed with no request on it; returns their ids.
+    pub fn unload_idle(&self) -> Vec<String> {
+        let mut models = write(&self.models);
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *models).into_iter().partition(|m| {
+                !m.pinned && m.idle_unload.is_some_and(|ttl| m.idle_for() >= ttl) && !m.in_use()
+            });
+        *models = kept;
+        drop(models);
+        let ids: Vec<String> = gone.into_iter().map(|m| m.id).collect();
+        if !ids.is_empty() {
+            tracing::info!(models = ?ids, "unloading idle models");
+            self.changed();
         }
-        tracing::info!(idle_secs = idle.as_secs(), "unloading the idle model");
-        self.unload();
-        true
+        ids
+    }
+
+    /// The shortest idle time of the loaded models, for how often to check.
+    pub fn shortest_idle_unload(&self) -> Option<Duration> {
+        read(&self.models)
+            .iter()
+            .filter(|m| !m.pinned)
+            .filter_map(|m| m.idle_unload)
+            .min()
     }
 
     async fn load_finished(&self) {
@@ -218,7 +284,7 @@ impl ModelRouter {
                 model: current.model,
             });
         }
-        let models = self.list();
+        let mut models = write(&self.models);
         if let Some(m) = models.iter().find(|m| m.engine.activity().busy_slots > 0) {
             return Err(RouterError::Busy {
                 model: m.id.clone(),
@@ -226,11 +292,13 @@ impl ModelRouter {
         }
         *paused = Some(reason.to_string());
         drop(paused);
-        self.unload();
+        let unloaded = models.drain(..).map(|m| m.id).collect();
+        drop(models);
+        self.changed();
         Ok(Pause {
             paused: Arc::clone(&self.paused),
             changes: Arc::clone(&self.changes),
-            unloaded: models.into_iter().map(|m| m.id).collect(),
+            unloaded,
         })
     }
 
@@ -239,8 +307,9 @@ impl ModelRouter {
         lock(&self.paused).clone()
     }
 
-    /// Unloads what is loaded, then loads `request` (blocking: seconds for large models; call
-    /// from a blocking task). Refused while another load runs.
+    /// Loads `request` beside the loaded models, unloading least recently used idle ones
+    /// first if memory is short; a model by the same id is replaced. Blocking (seconds for
+    /// large models; call from a blocking task). Refused while another load runs.
     pub fn load(&self, request: LoadRequest) -> Result<LoadedModel, RouterError> {
         if let Some(reason) = self.paused() {
             return Err(RouterError::Paused { reason });
@@ -258,40 +327,55 @@ impl ModelRouter {
             });
         }
         *lock(&self.last_error) = None;
-        write(&self.models).clear();
         self.changed();
-
-        let result = EngineHandle::spawn(self.instrument(request.spec.clone()));
+        let outcome = self.make_room(&request).and_then(|()| self.spawn(request));
         *lock(&self.loading) = None;
-        let outcome = match result {
-            Ok(engine) => {
-                let model = LoadedModel {
-                    id: request.id,
-                    aliases: request.aliases,
-                    engine,
-                    loaded_at: SystemTime::now(),
-                    predicted: request.predicted,
-                    spec: request.spec,
-                };
-                write(&self.models).push(model.clone());
-                *lock(&self.last_used) = Instant::now();
-                Ok(model)
-            }
-            Err(e) => {
-                let error = RouterError::Load {
-                    model: request.id,
-                    reason: e.to_string(),
-                };
-                *lock(&self.last_error) = Some(error.to_string());
-                Err(error)
-            }
-        };
+        if let Err(e) = &outcome {
+            *lock(&self.last_error) = Some(e.to_string());
+        }
         self.changed();
         outcome
     }
 
-    /// Unloads every model (their memory is freed once running requests end).
-    pub fn unload(&self) {
+    fn spawn(&self, request: LoadRequest) -> Result<LoadedModel, RouterError> {
+        let last_used = Arc::new(Mutex::new(Instant::now()));
+        let spec = self.instrument(request.spec.clone(), Arc::clone(&last_used));
+        let engine = EngineHandle::spawn(spec).map_err(|e| RouterError::Load {
+            model: request.id.clone(),
+            reason: e.to_string(),
+        })?;
+        let model = LoadedModel {
+            id: request.id,
+            aliases: request.aliases,
+            engine,
+            loaded_at: SystemTime::now(),
+            predicted: request.predicted,
+            spec: request.spec,
+            pinned: request.pinned,
+            idle_unload: request.idle_unload,
+            last_used,
+        };
+        let mut models = write(&self.models);
+        models.retain(|m| m.id != model.id);
+        models.push(model.clone());
+        Ok(model)
+    }
+
+    /// Unloads one model, by id or alias (its memory is freed once its running requests end).
+    pub fn unload(&self, name: &str) -> Result<(), RouterError> {
+        let mut models = write(&self.models);
+        let before = models.len();
+        models.retain(|m| !m.answers_to(name));
+        if models.len() == before {
+            return Err(RouterError::UnknownModel { name: name.into() });
+        }
+        drop(models);
+        self.changed();
+        Ok(())
+    }
+
+    /// Unloads every model.
+    pub fn unload_all(&self) {
         write(&self.models).clear();
         self.changed();
     }
@@ -300,36 +384,50 @@ impl ModelRouter {
     /// call from a blocking task). Whether they all did; a request still holding a model keeps
     /// its thread going.
     pub fn unload_and_wait(&self, timeout: Duration) -> bool {
-        let exits: Vec<_> = write(&self.models)
-            .drain(..)
-            .map(|m| m.engine.exited())
-            .collect();
+        let gone = std::mem::take(&mut *write(&self.models));
         self.changed();
-        let deadline = Instant::now() + timeout;
-        exits
-            .iter()
-            .all(|e| e.wait(deadline.saturating_duration_since(Instant::now())))
+        wait_for_exit(gone, timeout)
     }
 
-    /// The model a request named, by id or alias. With no name given and one model loaded,
-    /// that one (clients that omit `model` mean "whatever is running").
+    /// The model a request named, by id or alias. With no name: the one loaded model, or the
+    /// default one when several are (clients that omit `model` mean "whatever is running").
     pub fn get(&self, name: Option<&str>) -> Result<LoadedModel, RouterError> {
         let models = read(&self.models);
-        match name {
-            Some(name) => models
-                .iter()
-                .find(|m| m.id == name || m.aliases.iter().any(|a| a == name))
-                .cloned()
-                .ok_or_else(|| RouterError::UnknownModel {
-                    name: name.to_string(),
-                }),
-            None if models.len() == 1 => Ok(models[0].clone()),
-            None => Err(RouterError::NoModel),
+        let found = match name {
+            Some(name) => models.iter().find(|m| m.answers_to(name)),
+            None if models.len() <= 1 => models.first(),
+            None => {
+                let default = lock(&self.default).clone();
+                let found = default.and_then(|d| models.iter().find(|m| m.id == d));
+                if found.is_none() {
+                    return Err(RouterError::Ambiguous {
+                        loaded: models.iter().map(|m| m.id.clone()).collect(),
+                    });
+                }
+                found
+            }
+        };
+        match (found, name) {
+            (Some(m), _) => Ok(m.clone()),
+            (None, Some(name)) => Err(RouterError::UnknownModel { name: name.into() }),
+            (None, None) => Err(RouterError::NoModel),
         }
     }
 
+    /// The loaded models, in load order. The copies hold their engines: drop them soon, a
+    /// held copy counts as a request using the model.
     pub fn list(&self) -> Vec<LoadedModel> {
         read(&self.models).clone()
+    }
+
+    /// The ids of the loaded models, in load order.
+    pub fn ids(&self) -> Vec<String> {
+        read(&self.models).iter().map(|m| m.id.clone()).collect()
+    }
+
+    /// Reads the loaded models without copying them (the status, shown often).
+    pub fn with_models<T>(&self, f: impl FnOnce(&[LoadedModel]) -> T) -> T {
+        f(&read(&self.models))
     }
 
     pub fn loading(&self) -> Option<Loading> {
@@ -352,9 +450,8 @@ impl ModelRouter {
 
     /// The spec with hooks that report progress and activity here (and still to the
     /// caller's own progress hook, e.g. the CLI's progress bar).
-    fn instrument(&self, mut spec: EngineSpec) -> EngineSpec {
+    fn instrument(&self, mut spec: EngineSpec, last_used: Arc<Mutex<Instant>>) -> EngineSpec {
         let changes = Arc::clone(&self.changes);
-        let last_used = Arc::clone(&self.last_used);
         spec.on_activity = Some(ActivityHook(Arc::new(move || {
             *lock(&last_used) = Instant::now();
             changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -379,6 +476,15 @@ impl ModelRouter {
         })));
         spec
     }
+}
+
+/// Waits up to `timeout` for the engine threads of unloaded models to end.
+fn wait_for_exit(gone: Vec<LoadedModel>, timeout: Duration) -> bool {
+    let exits: Vec<_> = gone.into_iter().map(|m| m.engine.exited()).collect();
+    let deadline = Instant::now() + timeout;
+    exits
+        .iter()
+        .all(|e| e.wait(deadline.saturating_duration_since(Instant::now())))
 }
 
 /// Poisoned locks only mean another thread panicked mid-update of plain data; carry on.

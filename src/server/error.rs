@@ -183,6 +183,16 @@ impl From<RouterError> for ApiError {
                     e.to_string(),
                 )
             },
+            RouterError::Ambiguous { .. } => Self::invalid("model", e.to_string()),
+            RouterError::NoRoom { .. } => Self {
+                param: Some("model".into()),
+                code: Some("model_does_not_fit"),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable_error",
+                    e.to_string(),
+                )
+            },
             RouterError::NoModel => Self {
                 retry_after: Some(5),
                 ..Self::new(

@@ -2,7 +2,7 @@
 //! offending field named in `param` (axum's own `Json` answers in plain text).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -15,19 +15,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::bad_request("request body is too large").with_status(status)
-            } else if let Some(late) = cause::<BodyTimedOut>(&e) {
-                ApiError::bad_request(late.to_string()).with_status(StatusCode::REQUEST_TIMEOUT)
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}"))
-                    .with_status(status)
-            }
-        })?;
-        parse(&bytes).map(Json)
+        parse(&body(req, state).await?).map(Json)
     }
+}
+
+/// `Option<Json<T>>`: none for an empty body (routes whose body is optional).
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        let bytes = body(req, state).await?;
+        match bytes.is_empty() {
+            true => Ok(None),
+            false => parse(&bytes).map(|v| Some(Json(v))),
+        }
+    }
+}
+
+async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::bad_request("request body is too large").with_status(status)
+        } else if let Some(late) = cause::<BodyTimedOut>(&e) {
+            ApiError::bad_request(late.to_string()).with_status(StatusCode::REQUEST_TIMEOUT)
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {e}")).with_status(status)
+        }
+    })
 }
 
 /// The first error of type `E` in `e`'s chain of causes.

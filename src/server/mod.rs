@@ -24,8 +24,8 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use admin::{
-    library_now, load_planner, status, switch_model, Admin, BenchState, BenchStatus, Choice,
-    ServerState, Status,
+    library_now, load_model, load_planner, status, Admin, BenchState, BenchStatus, Choice,
+    LoadedStatus, Measured, ModelStatus, ServerState, Status,
 };
 pub use error::ApiError;
 pub use listen::serve;

@@ -6,6 +6,7 @@ mod budget;
 mod compute;
 mod kv;
 mod search;
+mod together;
 
 use super::{KvType, Machine, ModelShape, RecurrentShape, Settings};
 
@@ -115,6 +116,7 @@ fn m5_max_128gb() -> Machine {
         gpu_limit: Some(115 * GIB),
         os_reserve: 10 * GIB,
         bandwidth: Some(546e9),
+        memory_limit: None,
     }
 }
 
@@ -127,5 +129,6 @@ fn rtx_box() -> Machine {
         gpu_limit: None,
         os_reserve: 4 * GIB,
         bandwidth: Some(1.0e12),
+        memory_limit: None,
     }
 }

@@ -22,8 +22,8 @@ use crate::library::Library;
 
 pub use bench::{BenchState, BenchStatus};
 pub use downloads::DownloadStatus;
-pub use models::{library_now, load_planner, switch_model, Choice};
-pub use status::{status, ServerState, Status};
+pub use models::{library_now, load_model, load_planner, Choice};
+pub use status::{status, LoadedStatus, Measured, ModelStatus, ServerState, Status};
 
 use super::state::AppState;
 

@@ -43,7 +43,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     })
     .await
     .map_err(ApiError::internal)??;
-    let loaded: Vec<String> = state.router.list().into_iter().map(|m| m.id).collect();
+    let loaded = state.router.ids();
     Ok(axum::Json(json!({
         "machine": admin.library.machine,
         "settings": settings,
@@ -92,19 +92,20 @@ pub async fn budget(
     .into_response())
 }
 
-/// `POST /api/models/load {"model": ID, ...}`: unloads the current model and loads this one;
-/// answers once it is loaded (progress goes out on `/api/events` meanwhile).
+/// `POST /api/models/load {"model": ID, ...}`: loads this model beside the loaded ones
+/// (unloading least recently used idle ones if memory is short); answers once it is loaded
+/// (progress goes out on `/api/events` meanwhile).
 pub async fn load(
     State(state): State<AppState>,
     Json(choice): Json<Choice>,
 ) -> Result<Response, ApiError> {
-    switch_model(&state, choice).await?;
+    load_model(&state, choice).await?;
     Ok(axum::Json(status(&state)).into_response())
 }
 
-/// Loads the chosen model in place of the current one and saves the choice for the next start
-/// (the web UI's Load and the tray's Model menu).
-pub async fn switch_model(state: &AppState, choice: Choice) -> Result<(), ApiError> {
+/// Loads the chosen model beside the loaded ones and saves the choice as the model for the
+/// next start and for requests that name none (the web UI's Load and the tray's Model menu).
+pub async fn load_model(state: &AppState, choice: Choice) -> Result<(), ApiError> {
     if choice.model.is_none() {
         return Err(ApiError::invalid("model", "name the model to load"));
     }
@@ -120,6 +121,7 @@ pub async fn switch_model(state: &AppState, choice: Choice) -> Result<(), ApiErr
         let request = plan_load(&admin, &choice)?;
         let id = request.id.clone();
         router.load(request)?;
+        router.set_default(&id);
         // The model picked last is the one that comes back after a restart.
         if let Err(e) = settings::remember_model(&admin, &id) {
             tracing::warn!(error = %e.message, "could not save the chosen model");
@@ -138,8 +140,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let admin = state.admin()?;
-    let busy = state.router.list().iter().any(|m| m.id == id)
-        || state.router.loading().is_some_and(|l| l.model == id);
+    let busy =
+        state.router.ids().contains(&id) || state.router.loading().is_some_and(|l| l.model == id);
     if busy {
         return Err(
             ApiError::bad_request(format!("{id} is loaded; unload it first"))
@@ -169,9 +171,23 @@ pub async fn delete(
     Ok(axum::Json(json!({ "deleted": id, "files": file.parts })).into_response())
 }
 
-/// `POST /api/models/unload`.
-pub async fn unload(State(state): State<AppState>) -> Result<Response, ApiError> {
-    state.router.unload();
+/// Which model `POST /api/models/unload` unloads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unload {
+    model: Option<String>,
+}
+
+/// `POST /api/models/unload {"model": ID}`: unloads that model; with no body or no model,
+/// every model.
+pub async fn unload(
+    State(state): State<AppState>,
+    body: Option<Json<Unload>>,
+) -> Result<Response, ApiError> {
+    match body.and_then(|Json(u)| u.model) {
+        Some(name) => state.router.unload(&name)?,
+        None => state.router.unload_all(),
+    }
     Ok(axum::Json(status(&state)).into_response())
 }
 
@@ -195,6 +211,8 @@ pub fn plan_load(admin: &Admin, choice: &Choice) -> Result<LoadRequest, ApiError
         aliases: settings.aliases,
         spec: settings.engine,
         predicted: entry.budget,
+        pinned: settings.pinned,
+        idle_unload: settings.idle_unload,
     })
 }
 

@@ -32,15 +32,19 @@ pub enum ServerState {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    /// Over every model: loading while a load runs, generating while any model is.
     pub state: ServerState,
-    pub model: Option<ModelStatus>,
+    /// Every loaded model, in load order.
+    pub models: Vec<LoadedStatus>,
+    /// The most recently used loaded model (what the tray's status line names).
+    pub model: Option<LoadedStatus>,
     pub loading: Option<LoadingStatus>,
     pub error: Option<String>,
     pub memory: Memory,
     pub server: ServerInfo,
-    /// Generation tokens/s of the last finished request.
+    /// Generation tokens/s of the most recently used model's last finished request.
     pub last_tps: Option<f64>,
-    /// Share of the last request's speculative guesses that were accepted (none if it made none).
+    /// Share of that request's speculative guesses that were accepted (none if it made none).
     pub last_acceptance: Option<f64>,
     /// Model downloads of this run, newest last.
     pub downloads: Vec<DownloadStatus>,
@@ -64,6 +68,28 @@ pub struct ModelStatus {
     pub speculation: SpeculationStatus,
 }
 
+/// A loaded model: its settings, what it was predicted to take and what it took, and what
+/// it is doing.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadedStatus {
+    #[serde(flatten)]
+    pub model: ModelStatus,
+    /// Never unloaded when idle or to make room for another model.
+    pub pinned: bool,
+    pub idle_unload_secs: Option<u64>,
+    pub busy_slots: usize,
+    /// Seconds since a request for it last started or ended.
+    pub idle_secs: u64,
+    /// Generation tokens/s of its last finished request.
+    pub last_tps: Option<f64>,
+    /// Share of its last request's speculative guesses that were accepted.
+    pub last_acceptance: Option<f64>,
+    /// The budget computed before loading.
+    pub predicted: Option<Budget>,
+    /// What llama.cpp reports for it.
+    pub measured: Measured,
+}
+
 /// How the loaded model speculates (off for models that cannot drop a rejected guess).
 #[derive(Debug, Clone, Serialize)]
 pub struct SpeculationStatus {
@@ -84,10 +110,9 @@ pub struct LoadingStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Memory {
     pub machine: Option<Machine>,
-    /// The budget computed before loading.
-    pub predicted: Option<Budget>,
-    /// What llama.cpp reports for the loaded model.
-    pub measured: Option<Measured>,
+    /// This process's resident memory, as the OS counts it (weights paged in, KV caches,
+    /// compute buffers, the server itself).
+    pub process_resident: Option<u64>,
     /// Devices lent by RPC workers (`serve --rpc`), with the memory they had free at start
     /// (the machine's GPU pool counts them), and the workers that did not answer.
     pub workers: crate::engine::rpc::Workers,
@@ -101,9 +126,6 @@ pub struct Measured {
     pub kv_cache: Option<u64>,
     pub recurrent_state: Option<u64>,
     pub compute: Option<u64>,
-    /// This process's resident memory, as the OS counts it (weights paged in, KV cache,
-    /// compute buffers, the server itself).
-    pub process_resident: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,16 +141,18 @@ pub struct ServerInfo {
 /// The status as of now.
 pub fn status(state: &AppState) -> Status {
     let router = &state.router;
-    let model = router.list().into_iter().next();
+    let (models, model) = router.with_models(|ms| {
+        let recent = ms.iter().min_by_key(|m| m.idle_for()).map(loaded_status);
+        (ms.iter().map(loaded_status).collect::<Vec<_>>(), recent)
+    });
     let loading = router.loading();
     let error = router.last_error();
-    let activity = model.as_ref().map(|m| m.engine.activity());
-    let server_state = match (&model, &loading, &error, activity) {
-        (_, Some(_), _, _) => ServerState::Loading,
-        (Some(_), _, _, Some(a)) if a.busy_slots > 0 => ServerState::Generating,
-        (Some(_), _, _, _) => ServerState::Idle,
-        (None, None, Some(_), _) => ServerState::Error,
-        (None, None, None, _) => ServerState::NoModel,
+    let server_state = match (models.is_empty(), &loading, &error) {
+        (_, Some(_), _) => ServerState::Loading,
+        (false, ..) if models.iter().any(|m| m.busy_slots > 0) => ServerState::Generating,
+        (false, ..) => ServerState::Idle,
+        (true, None, Some(_)) => ServerState::Error,
+        (true, None, None) => ServerState::NoModel,
     };
     let listen = state.admin.as_ref().map(|a| a.listen);
     Status {
@@ -140,23 +164,16 @@ pub fn status(state: &AppState) -> Status {
         error,
         memory: Memory {
             machine: state.admin.as_ref().map(|a| a.library.machine.clone()),
+            process_resident: process_resident(),
             workers: state
                 .admin
                 .as_ref()
                 .map(|a| a.workers.clone())
                 .unwrap_or_default(),
-            predicted: model.as_ref().and_then(|m| m.predicted.clone()),
-            measured: model.as_ref().map(|m| Measured {
-                weights: m.engine.info().size_bytes,
-                kv_cache: m.engine.info().allocated.map(|a| a.kv_cache),
-                recurrent_state: m.engine.info().allocated.map(|a| a.recurrent_state),
-                compute: m.engine.info().allocated.map(|a| a.compute),
-                process_resident: process_resident(),
-            }),
         },
         server: server_info(listen, state.api_key.is_some()),
-        last_tps: activity.and_then(|a| a.last_tps),
-        last_acceptance: activity.and_then(|a| a.last_acceptance),
+        last_tps: model.as_ref().and_then(|m| m.last_tps),
+        last_acceptance: model.as_ref().and_then(|m| m.last_acceptance),
         downloads: state
             .admin
             .as_ref()
@@ -164,7 +181,29 @@ pub fn status(state: &AppState) -> Status {
             .unwrap_or_default(),
         bench: state.admin.as_ref().and_then(|a| a.bench.status()),
         paused: router.paused(),
-        model: model.as_ref().map(model_status),
+        models,
+        model,
+    }
+}
+
+fn loaded_status(m: &LoadedModel) -> LoadedStatus {
+    let info = m.engine.info();
+    let activity = m.engine.activity();
+    LoadedStatus {
+        model: model_status(m),
+        pinned: m.pinned,
+        idle_unload_secs: m.idle_unload.map(|d| d.as_secs()),
+        busy_slots: activity.busy_slots,
+        idle_secs: m.idle_for().as_secs(),
+        last_tps: activity.last_tps,
+        last_acceptance: activity.last_acceptance,
+        predicted: m.predicted.clone(),
+        measured: Measured {
+            weights: info.size_bytes,
+            kv_cache: info.allocated.map(|a| a.kv_cache),
+            recurrent_state: info.allocated.map(|a| a.recurrent_state),
+            compute: info.allocated.map(|a| a.compute),
+        },
     }
 }
 

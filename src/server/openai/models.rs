@@ -12,13 +12,16 @@ use crate::server::error::ApiError;
 use crate::server::state::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let loaded = state.router.list();
-    let mut data: Vec<Value> = loaded.iter().map(model_object).collect();
+    // No copy of a loaded model is held across the await: a held copy counts as in use.
+    let mut data: Vec<Value> = state
+        .router
+        .with_models(|ms| ms.iter().map(model_object).collect());
+    let loaded = state.router.ids();
     let others = available(&state).await;
     data.extend(
         others
             .iter()
-            .filter(|(e, _)| !loaded.iter().any(|m| m.id == e.id))
+            .filter(|(e, _)| !loaded.contains(&e.id))
             .map(|(e, aliases)| available_object(e, aliases)),
     );
     Json(json!({ "object": "list", "data": data }))

@@ -1,0 +1,77 @@
+//! Making room for a model beside the loaded ones: while the budgets say they do not fit
+//! together, the least recently used model that is neither pinned nor in use is unloaded.
+//! What a model needs is its predicted budget (an upper bound: llama.cpp's compute buffer is
+//! the one estimated part), so a load never counts on memory a loaded model may still take.
+
+use crate::budget::{self, Budget, Fit};
+
+use super::{
+    wait_for_exit, write, LoadRequest, LoadedModel, ModelRouter, RouterError, ENGINE_EXIT,
+};
+
+impl ModelRouter {
+    /// Unloads what must go for `request` to fit (and the model it replaces, by the same id),
+    /// then waits for their memory to be freed. Nothing is unloaded when even that would not
+    /// be enough. Without a machine or a prediction there is nothing to weigh.
+    pub(super) fn make_room(&self, request: &LoadRequest) -> Result<(), RouterError> {
+        let mut models = write(&self.models);
+        let mut going: Vec<String> = models
+            .iter()
+            .filter(|m| m.id == request.id)
+            .map(|m| m.id.clone())
+            .collect();
+        if let (Some(machine), Some(need)) = (self.machine.get(), request.predicted.as_ref()) {
+            let mut idle: Vec<&LoadedModel> = models
+                .iter()
+                .filter(|m| m.id != request.id && !m.pinned && !m.in_use())
+                .collect();
+            // The least recently used (idle longest) last, to pop first.
+            idle.sort_by_key(|m| m.idle_for());
+            loop {
+                let staying: Vec<&LoadedModel> =
+                    models.iter().filter(|m| !going.contains(&m.id)).collect();
+                let held: Vec<&Budget> = staying
+                    .iter()
+                    .filter_map(|m| m.predicted.as_ref())
+                    .collect();
+                let short_by = match budget::fit_beside(need, &held, machine) {
+                    Fit::DoesNotFit { short_by } if !staying.is_empty() => short_by,
+                    // Alone, it is the planner's call: a configured model loads even when its
+                    // budget says it is too big.
+                    _ => break,
+                };
+                match idle.pop() {
+                    Some(victim) => going.push(victim.id.clone()),
+                    None => {
+                        return Err(RouterError::NoRoom {
+                            model: request.id.clone(),
+                            short_by,
+                            kept: staying.iter().map(|m| why_kept(m)).collect(),
+                        })
+                    }
+                }
+            }
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *models)
+            .into_iter()
+            .partition(|m| going.contains(&m.id));
+        *models = kept;
+        drop(models);
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for m in gone.iter().filter(|m| m.id != request.id) {
+            tracing::info!(model = %m.id, to_load = %request.id, "unloading the least recently used model to make room");
+        }
+        self.changed();
+        if !wait_for_exit(gone, ENGINE_EXIT) {
+            tracing::warn!(timeout = ?ENGINE_EXIT, "an unloaded model still holds its memory; loading anyway");
+        }
+        Ok(())
+    }
+}
+
+fn why_kept(m: &LoadedModel) -> String {
+    let why = if m.pinned { "pinned" } else { "in use" };
+    format!("{} ({why})", m.id)
+}
