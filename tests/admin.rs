@@ -61,6 +61,10 @@ async fn loading_another_model_keeps_the_first_and_streams_progress() {
         smollm2["predicted"]["kv_cache"],
         smollm2["measured"]["kv_cache"]
     );
+    assert_eq!(
+        smollm2["predicted"]["compute"],
+        smollm2["measured"]["compute"]
+    );
     assert!(first["memory"]["process_resident"].as_u64().unwrap() > 0);
 
     let events = tokio::spawn(common::watch_status(server.url.clone(), |s| {
@@ -92,15 +96,29 @@ async fn loading_another_model_keeps_the_first_and_streams_progress() {
     // Sliding-window layers hold their window only: 12 MiB + 22.5 MiB, as llama.cpp allocates.
     assert_eq!(predicted["kv_cache"], measured["kv_cache"]);
     assert_eq!(measured["kv_cache"], 36_175_872u64);
-    // The compute estimate is an upper bound within 20 % of llama.cpp's reservation.
-    let (guess, real) = (
-        predicted["compute"].as_f64().unwrap(),
-        measured["compute"].as_f64().unwrap(),
+    // The compute buffer was predicted by llama.cpp's own dry run, and is what it reserved.
+    assert_eq!(predicted["compute_exact"], true);
+    assert_eq!(predicted["compute"], measured["compute"]);
+    // So the whole prediction matches llama.cpp's accounting (the goal is within 5 %).
+    let sum =
+        |b: &Value, keys: &[&str]| -> u64 { keys.iter().map(|k| b[k].as_u64().unwrap_or(0)).sum() };
+    let (p, m) = (
+        sum(
+            predicted,
+            &[
+                "weights_gpu",
+                "weights_cpu",
+                "kv_cache",
+                "recurrent_state",
+                "compute",
+            ],
+        ),
+        sum(
+            measured,
+            &["weights", "kv_cache", "recurrent_state", "compute"],
+        ),
     );
-    assert!(
-        real <= guess && guess <= real * 1.2,
-        "compute predicted {guess}, allocated {real}"
-    );
+    assert_eq!(p, m, "predicted {predicted}, measured {measured}");
 
     let events = events.await.unwrap();
     let progress: Vec<f64> = events
@@ -229,7 +247,35 @@ async fn what_if_budgets_match_the_library_and_check_their_inputs() {
     )
     .await;
     assert_eq!(code, 200);
-    assert_eq!(same["budget"], listed);
+    // The same budget, but for the compute buffer: the list estimates it, a what-if asks
+    // llama.cpp (a dry run), which reserves less than the estimate's upper bound.
+    let mut exact = same["budget"].clone();
+    assert_eq!(
+        (
+            listed["compute_exact"].as_bool(),
+            exact["compute_exact"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    let (estimate, asked) = (
+        listed["compute"].as_u64().unwrap(),
+        exact["compute"].as_u64().unwrap(),
+    );
+    assert!(
+        asked <= estimate && estimate <= asked + asked / 5,
+        "{estimate} vs {asked}"
+    );
+    for key in [
+        "compute",
+        "compute_exact",
+        "on_cpu",
+        "on_gpu",
+        "total",
+        "headroom",
+    ] {
+        exact[key] = listed[key].clone();
+    }
+    assert_eq!(exact, listed);
     // Twice the context, twice the KV cache; q8_0 keys take 34/64 of f16's bytes.
     let (_, double) = get(
         &server,

@@ -195,15 +195,18 @@ async fn a_model_downloads_from_the_hub_with_progress_and_then_loads() {
 
     // Deleting: only what Paddock downloaded, and not while it is loaded.
     let delete = |id: &str| client.delete(format!("{url}/api/models/{id}")).send();
+    let unload = |id: &str| {
+        client
+            .post(format!("{url}/api/models/unload"))
+            .json(&json!({ "model": id }))
+            .send()
+    };
     assert_eq!(delete(common::SMOLLM2_ID).await.unwrap().status(), 409);
+    assert_eq!(delete("gemma-3-270m-q4_k_m").await.unwrap().status(), 409);
+    assert_eq!(unload("gemma-3-270m-q4_k_m").await.unwrap().status(), 200);
     assert_eq!(delete("gemma-3-270m-q4_k_m").await.unwrap().status(), 403);
     assert!(gemma.exists());
-    client
-        .post(format!("{url}/api/models/load"))
-        .json(&json!({"model": "gemma-3-270m-q4_k_m"}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(unload(common::SMOLLM2_ID).await.unwrap().status(), 200);
     assert_eq!(delete(common::SMOLLM2_ID).await.unwrap().status(), 200);
     assert!(!file.exists() && !file.parent().unwrap().exists());
     let library: Value = get_json(&client, format!("{url}/api/models")).await;

@@ -9,13 +9,16 @@
 //! | weights         | exact: tensor bytes, split GPU/CPU by `n_gpu_layers` like llama.cpp  |
 //! | KV cache        | exact: cells × KV heads × head dim × type size, per attention layer   |
 //! | recurrent state | exact: f32 state per recurrent layer and sequence                     |
-//! | compute buffer  | estimate, an upper bound within ~20% (see `compute.rs`)               |
+//! | compute buffer  | llama.cpp's dry run before a load, else an estimate (`compute.rs`)    |
 //! | OS reserve      | the caller's figure for what macOS and other apps keep                |
 //!
 //! The compute estimate assumes contexts made as Paddock's engine makes them: llama.cpp's
 //! `n_outputs_max` left at its default (= `n_batch`), so the reserved graph holds logits for
 //! a whole ubatch (`ubatch × n_vocab × 4` bytes; 485 MiB for a 248k vocabulary at ubatch
-//! 512). Once a model is loaded, Paddock shows llama.cpp's own figure instead.
+//! 512). It is an upper bound within ~20%; before a load Paddock asks llama.cpp instead
+//! (a dry run that allocates nothing, `engine::dry_run`) and passes its figure to
+//! [`budget_with_compute`]. The estimate serves where a dry run per model is not worth it: the
+//! whole catalog, and the search for the largest context.
 //!
 //! The source document's setup (Qwen 3.6 35B-A3B at 128k, q8_0 cache, 2 slots, on a 128 GB
 //! M5 Max with ~115 GB for the GPU) comes out at 24.76 GiB of weights, 1.33 GiB of KV cache
@@ -50,8 +53,10 @@ pub struct Budget {
     pub weights_cpu: u64,
     pub kv_cache: u64,
     pub recurrent_state: u64,
-    /// Estimated; llama.cpp's own figure replaces it once the model is loaded.
+    /// llama.cpp's own figure when `compute_exact` (its dry run), else an estimate.
     pub compute: u64,
+    #[serde(default)]
+    pub compute_exact: bool,
     /// A draft model for speculative decoding: its weights, KV cache and compute (0: none).
     #[serde(default)]
     pub draft: u64,
@@ -109,7 +114,43 @@ pub fn budget_with_draft(
     settings: &Settings,
     machine: &Machine,
 ) -> Budget {
-    let main = Needs::of(model, settings, machine);
+    budget_of(model, draft, settings, machine, None)
+}
+
+/// Compute buffer bytes llama.cpp reported for a context in its no-alloc dry run
+/// (`engine::dry_run`): on the GPU side, and in host memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownCompute {
+    pub gpu: u64,
+    pub host: u64,
+}
+
+/// The budget with llama.cpp's compute figure in place of the estimate: every part is then
+/// llama.cpp's own accounting.
+pub fn budget_with_compute(
+    model: &ModelShape,
+    draft: Option<&ModelShape>,
+    settings: &Settings,
+    machine: &Machine,
+    compute: KnownCompute,
+) -> Budget {
+    budget_of(model, draft, settings, machine, Some(compute))
+}
+
+fn budget_of(
+    model: &ModelShape,
+    draft: Option<&ModelShape>,
+    settings: &Settings,
+    machine: &Machine,
+    compute: Option<KnownCompute>,
+) -> Budget {
+    let mut main = Needs::of(model, settings, machine);
+    if let Some(known) = compute {
+        main.compute = Split {
+            gpu: known.gpu,
+            cpu: known.host,
+        };
+    }
     let draft_settings = Settings {
         cache_type_k: KvType::F16,
         cache_type_v: KvType::F16,
@@ -127,6 +168,7 @@ pub fn budget_with_draft(
         kv_cache: main.kv.total(),
         recurrent_state: main.recurrent.total(),
         compute: main.compute.total(),
+        compute_exact: compute.is_some(),
         draft: draft.total(),
         os_reserve: machine.os_reserve,
         on_gpu: need.gpu,

@@ -20,6 +20,9 @@ pub struct Allocated {
     /// Recurrent layers' state (Mamba, Qwen3-Next's linear attention).
     pub recurrent_state: u64,
     pub compute: u64,
+    /// The part of `compute` in host memory: the CPU backend's, and GPU backends' pinned host
+    /// buffers for graph inputs (`CUDA_Host`); the rest is on the GPU.
+    pub compute_host: u64,
 }
 
 /// Runs `make` (which makes a context) and returns what llama.cpp said it allocated, or none
@@ -57,9 +60,22 @@ fn parse<'a>(lines: impl Iterator<Item = &'a str>) -> Option<Allocated> {
         if let Some(bytes) = mib_after_equals(line) {
             *part += bytes;
             seen = true;
+            if line.contains("compute buffer size") && on_host(line) {
+                out.compute_host += bytes;
+            }
         }
     }
     seen.then_some(out)
+}
+
+/// Whether a buffer line names host memory: `CPU compute buffer size`, `CUDA_Host ...`.
+fn on_host(line: &str) -> bool {
+    let name = line
+        .split(" compute buffer size")
+        .next()
+        .and_then(|head| head.split_whitespace().last())
+        .unwrap_or("");
+    name == "CPU" || name.ends_with("_Host")
 }
 
 /// `... size =   106.77 MiB` → bytes (to the 1/100 MiB llama.cpp prints).
@@ -122,8 +138,15 @@ mod tests {
                 kv_cache: 102 << 20,
                 recurrent_state: 1_572_864,
                 compute: 111_956_460,
+                compute_host: 111_956_460,
             })
         );
+        let gpu = [
+            "sched_reserve:      CUDA0 compute buffer size =   300.00 MiB",
+            "sched_reserve:  CUDA_Host compute buffer size =    12.00 MiB",
+        ];
+        let a = parse(gpu.into_iter()).unwrap();
+        assert_eq!((a.compute, a.compute_host), (312 << 20, 12 << 20));
         assert_eq!(parse(["llama_context: n_ctx = 4096"].into_iter()), None);
     }
 

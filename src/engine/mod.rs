@@ -7,6 +7,7 @@
 mod activity;
 mod allocated;
 mod draft_model;
+pub mod dry_run;
 mod embed;
 mod error;
 mod exited;
@@ -179,11 +180,7 @@ impl EngineHandle {
                 }
             })?;
         let model = Arc::new(model);
-        let n_ctx = if spec.n_ctx == 0 {
-            model.n_ctx_train()
-        } else {
-            spec.n_ctx
-        };
+        let n_ctx = n_ctx(&spec, &model);
         let mut info = model_info(&model, n_ctx, spec.n_parallel);
         // A recurrent state cannot drop a rejected guess: no speculation there (as llama-server).
         info.speculation = if model.is_recurrent() || model.is_hybrid() {
@@ -212,26 +209,10 @@ impl EngineHandle {
         let thread_queued = Arc::clone(&queued);
         let activity = Arc::new(Activity::new(spec.on_activity.clone()));
         let thread_activity = Arc::clone(&activity);
-        let n_batch = spec.n_batch.max(spec.n_parallel);
-        // Unified KV: one pool of n_ctx cells that any slot may fill up to n_ctx on its own,
-        // as llama-server does; Paddock's scheduler keeps the sum within the pool.
-        let base_params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
-            .with_n_batch(n_batch)
-            .with_n_ubatch(spec.n_ubatch.min(n_batch))
-            .with_n_seq_max(spec.n_parallel)
-            .with_kv_unified(true)
-            // Sliding-window layers keep only their window (llama.cpp's default keeps the whole
-            // context there, several times the memory on models like Gemma 3); the scheduler
-            // stops prefix reuse from cutting back past what such a cache still holds.
-            .with_swa_full(false)
-            .with_n_threads(spec.n_threads)
-            .with_n_threads_batch(spec.n_threads_batch)
-            .with_flash_attention_policy(spec.flash_attn.to_llama());
+        let n_batch = n_batch(&spec);
+        let base_params = base_context_params(&spec, n_ctx);
         let draft_params = base_params.clone();
-        let ctx_params = base_params
-            .with_type_k(spec.cache_type_k.to_llama())
-            .with_type_v(spec.cache_type_v.to_llama());
+        let ctx_params = with_cache_types(base_params, &spec);
         let config = WorkerConfig {
             n_ctx,
             n_batch,
@@ -466,6 +447,45 @@ impl EngineHandle {
             })?;
         Ok(rx)
     }
+}
+
+/// The context size: as given, or the trained one for 0.
+fn n_ctx(spec: &EngineSpec, model: &LlamaModel) -> u32 {
+    match spec.n_ctx {
+        0 => model.n_ctx_train(),
+        n => n,
+    }
+}
+
+/// Every slot gets at least one token of each batch.
+fn n_batch(spec: &EngineSpec) -> u32 {
+    spec.n_batch.max(spec.n_parallel)
+}
+
+/// The context as the engine makes it, but for the cache types (the draft model's is f16).
+fn base_context_params(spec: &EngineSpec, n_ctx: u32) -> LlamaContextParams {
+    let n_batch = n_batch(spec);
+    // Unified KV: one pool of n_ctx cells that any slot may fill up to n_ctx on its own,
+    // as llama-server does; Paddock's scheduler keeps the sum within the pool.
+    LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(spec.n_ubatch.min(n_batch))
+        .with_n_seq_max(spec.n_parallel)
+        .with_kv_unified(true)
+        // Sliding-window layers keep only their window (llama.cpp's default keeps the whole
+        // context there, several times the memory on models like Gemma 3); the scheduler
+        // stops prefix reuse from cutting back past what such a cache still holds.
+        .with_swa_full(false)
+        .with_n_threads(spec.n_threads)
+        .with_n_threads_batch(spec.n_threads_batch)
+        .with_flash_attention_policy(spec.flash_attn.to_llama())
+}
+
+fn with_cache_types(params: LlamaContextParams, spec: &EngineSpec) -> LlamaContextParams {
+    params
+        .with_type_k(spec.cache_type_k.to_llama())
+        .with_type_v(spec.cache_type_v.to_llama())
 }
 
 /// The name a model file is served under by default: its file name without `.gguf`.

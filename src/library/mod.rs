@@ -106,7 +106,32 @@ impl Library {
             .filter(|_| spec.speculation.is_on())
             .and_then(|path| describe(&Self::file_at(path)).ok())
             .map(|(_, shape)| shape);
-        entry(file, &budget_settings(spec), &self.machine, draft.as_ref())
+        let settings = budget_settings(spec);
+        let described = described(&file);
+        let shape = described.as_ref().ok().map(|(_, shape)| shape.clone());
+        let mut entry = entry_of(file, described, &settings, &self.machine, draft.as_ref());
+        // The compute buffer from llama.cpp itself, for the budget a load is judged by.
+        if let Some(shape) = shape {
+            match crate::engine::dry_run::context_memory(spec) {
+                Ok(a) => {
+                    let known = budget::KnownCompute {
+                        gpu: a.compute - a.compute_host,
+                        host: a.compute_host,
+                    };
+                    entry.budget = Some(budget::budget_with_compute(
+                        &shape,
+                        draft.as_ref(),
+                        &settings,
+                        &self.machine,
+                        known,
+                    ));
+                }
+                Err(e) => {
+                    tracing::debug!(model = %entry.id, error = %e, "no dry run; the compute buffer is estimated")
+                }
+            }
+        }
+        entry
     }
 }
 
@@ -130,11 +155,26 @@ fn entry(
     machine: &Machine,
     draft: Option<&ModelShape>,
 ) -> Entry {
-    let described = if file.missing_parts.is_empty() {
-        describe(&file)
+    let described = described(&file);
+    entry_of(file, described, settings, machine, draft)
+}
+
+/// The file's facts and shape, unless it cannot be read or parts of it are missing.
+fn described(file: &ModelFile) -> Result<(ModelFacts, ModelShape), String> {
+    if file.missing_parts.is_empty() {
+        describe(file)
     } else {
         Err(format!("split parts missing: {:?}", file.missing_parts))
-    };
+    }
+}
+
+fn entry_of(
+    file: ModelFile,
+    described: Result<(ModelFacts, ModelShape), String>,
+    settings: &budget::Settings,
+    machine: &Machine,
+    draft: Option<&ModelShape>,
+) -> Entry {
     let (facts, shape, error) = match described {
         Ok((facts, shape)) => (Some(facts), Some(shape), None),
         Err(e) => (None, None, Some(e)),
