@@ -206,13 +206,7 @@ async fn a_model_that_cannot_fit_beside_pinned_or_busy_ones_is_refused_and_they_
             },
         );
     }));
-    let (code, body) = post(&server, "/v1/chat/completions", chat(GEMMA_ID, "Hi", 2)).await;
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (503, Some("model_does_not_fit")),
-        "{body}"
-    );
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = refused_for_room(&server, GEMMA_ID).await;
     assert!(
         message.contains("GiB more memory is needed") && message.contains("smol-a (pinned)"),
         "{message}"
@@ -240,13 +234,7 @@ async fn a_model_that_cannot_fit_beside_pinned_or_busy_ones_is_refused_and_they_
         .unwrap();
     let mut chunks = stream.bytes_stream();
     chunks.next().await.expect("the stream starts").unwrap();
-    let (code, body) = post(&server, "/v1/chat/completions", chat(GEMMA_ID, "Hi", 2)).await;
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (503, Some("model_does_not_fit")),
-        "{body}"
-    );
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = refused_for_room(&server, GEMMA_ID).await;
     assert!(message.contains("smol-b (in use)"), "{message}");
     // Once the stream is gone (the client hung up), smol-b is idle and makes way.
     drop(chunks);
@@ -260,6 +248,17 @@ async fn a_model_that_cannot_fit_beside_pinned_or_busy_ones_is_refused_and_they_
     }
     assert_eq!(last.0, 200, "{}", last.1);
     assert_eq!(loaded_ids(&status(&server).await), [GEMMA_ID]);
+}
+
+/// Asks for `model` and expects the router's refusal for lack of room; returns its message.
+async fn refused_for_room(server: &TestServer, model: &str) -> String {
+    let (code, body) = post(server, "/v1/chat/completions", chat(model, "Hi", 2)).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (503, Some("model_does_not_fit")),
+        "{body}"
+    );
+    body["error"]["message"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
