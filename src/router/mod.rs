@@ -5,7 +5,11 @@
 //! unloads after its own idle time. Every change is announced on a watch channel (the tray and
 //! the web UI's event stream listen). Knows nothing of HTTP.
 
+mod idle;
+mod pause;
 mod room;
+
+pub use pause::Pause;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -132,22 +136,6 @@ pub struct ModelRouter {
     changes: Arc<watch::Sender<u64>>,
 }
 
-/// The router held for something that must run alone (see [`ModelRouter::pause`]); dropping
-/// it lets requests and loads in again.
-pub struct Pause {
-    paused: Arc<Mutex<Option<String>>>,
-    changes: Arc<watch::Sender<u64>>,
-    /// The models that were loaded when the pause began, to load again after it.
-    pub unloaded: Vec<String>,
-}
-
-impl Drop for Pause {
-    fn drop(&mut self) {
-        *lock(&self.paused) = None;
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
-
 impl ModelRouter {
     pub fn new() -> Self {
         Self::default()
@@ -234,32 +222,6 @@ impl ModelRouter {
         })
     }
 
-    /// Unloads every model whose idle time has passed with no request on it; returns their ids.
-    pub fn unload_idle(&self) -> Vec<String> {
-        let mut models = write(&self.models);
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut *models).into_iter().partition(|m| {
-                !m.pinned && m.idle_unload.is_some_and(|ttl| m.idle_for() >= ttl) && !m.in_use()
-            });
-        *models = kept;
-        drop(models);
-        let ids: Vec<String> = gone.into_iter().map(|m| m.id).collect();
-        if !ids.is_empty() {
-            tracing::info!(models = ?ids, "unloading idle models");
-            self.changed();
-        }
-        ids
-    }
-
-    /// The shortest idle time of the loaded models, for how often to check.
-    pub fn shortest_idle_unload(&self) -> Option<Duration> {
-        read(&self.models)
-            .iter()
-            .filter(|m| !m.pinned)
-            .filter_map(|m| m.idle_unload)
-            .min()
-    }
-
     async fn load_finished(&self) {
         let mut changes = self.subscribe();
         while self.loading().is_some() {
@@ -267,44 +229,6 @@ impl ModelRouter {
                 return;
             }
         }
-    }
-
-    /// Unloads every model and refuses requests and loads until the returned [`Pause`] is
-    /// dropped: for work that must have the machine to itself. Refused while a load or a
-    /// request runs (so nobody's answer is cut off) or another pause holds.
-    pub fn pause(&self, reason: &str) -> Result<Pause, RouterError> {
-        let mut paused = lock(&self.paused);
-        if let Some(reason) = paused.as_ref() {
-            return Err(RouterError::Paused {
-                reason: reason.clone(),
-            });
-        }
-        if let Some(current) = self.loading() {
-            return Err(RouterError::Busy {
-                model: current.model,
-            });
-        }
-        let mut models = write(&self.models);
-        if let Some(m) = models.iter().find(|m| m.engine.activity().busy_slots > 0) {
-            return Err(RouterError::Busy {
-                model: m.id.clone(),
-            });
-        }
-        *paused = Some(reason.to_string());
-        drop(paused);
-        let unloaded = models.drain(..).map(|m| m.id).collect();
-        drop(models);
-        self.changed();
-        Ok(Pause {
-            paused: Arc::clone(&self.paused),
-            changes: Arc::clone(&self.changes),
-            unloaded,
-        })
-    }
-
-    /// Why requests are refused now, if they are.
-    pub fn paused(&self) -> Option<String> {
-        lock(&self.paused).clone()
     }
 
     /// Loads `request` beside the loaded models, unloading least recently used idle ones
