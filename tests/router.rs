@@ -250,6 +250,29 @@ async fn a_model_that_cannot_fit_beside_pinned_or_busy_ones_is_refused_and_they_
     assert_eq!(loaded_ids(&status(&server).await), [GEMMA_ID]);
 }
 
+#[tokio::test]
+async fn a_model_too_big_for_the_cap_is_refused_before_anything_is_unloaded() {
+    let library = Library::new("too-big");
+    let dir = &library.0;
+    let (smol, gemma) = needs(dir).await;
+    assert!(gemma > smol * 3 / 2);
+    let server = TestServer::start(settings_in(dir, |raw| {
+        raw.server.memory_limit_mib = Some(mib(smol + smol / 2));
+    }));
+    let (code, body) = post(&server, "/v1/chat/completions", chat(GEMMA_ID, "Hi", 2)).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("model_does_not_fit")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("GiB short"), "{message}");
+    // Unloading SmolLM2 would not have helped, so it was left alone.
+    assert_eq!(loaded_ids(&status(&server).await), ["smol-a"]);
+    let (code, reply) = post(&server, "/v1/chat/completions", chat("smol-a", "Hi", 2)).await;
+    assert_eq!(code, 200, "{reply}");
+}
+
 /// Asks for `model` and expects the router's refusal for lack of room; returns its message.
 async fn refused_for_room(server: &TestServer, model: &str) -> String {
     let (code, body) = post(server, "/v1/chat/completions", chat(model, "Hi", 2)).await;

@@ -32,6 +32,9 @@ pub enum RouterError {
     Busy { model: String },
     #[error("loading `{model}` failed: {reason}")]
     Load { model: String, reason: String },
+    /// The budget says the model does not fit even alone, with these settings.
+    #[error("{reason}")]
+    TooBig { model: String, reason: String },
     /// Loaded models that cannot be unloaded now (pinned, or serving) leave too little memory.
     #[error(
         "`{model}` does not fit beside the loaded models: {:.2} GiB more memory is needed, and {} cannot be unloaded now; unload one, or load it with a smaller context",
@@ -199,17 +202,22 @@ impl ModelRouter {
                 self.load_finished().await;
                 continue;
             }
-            let Some(planner) = self.planner.get() else {
+            if self.planner.get().is_none() {
                 return Err(RouterError::UnknownModel { name: missing });
-            };
-            let request = planner(&missing)?;
+            }
+            // Planning reads the model's header and asks llama.cpp for a dry run: off the
+            // async threads, with the load.
             let router = Arc::clone(self);
-            let loaded = tokio::task::spawn_blocking(move || router.load(request))
-                .await
-                .map_err(|e| RouterError::Load {
-                    model: missing.clone(),
-                    reason: e.to_string(),
-                })?;
+            let name = missing.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                let planner = router.planner.get().expect("checked above");
+                router.load(planner(&name)?)
+            })
+            .await
+            .map_err(|e| RouterError::Load {
+                model: missing.clone(),
+                reason: e.to_string(),
+            })?;
             match loaded {
                 // Serve this request with it even if it is unloaded right after.
                 Ok(model) => return Ok(model),

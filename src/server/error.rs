@@ -184,6 +184,10 @@ impl From<RouterError> for ApiError {
                 )
             },
             RouterError::Ambiguous { .. } => Self::invalid("model", e.to_string()),
+            RouterError::TooBig { .. } => Self {
+                code: Some("model_does_not_fit"),
+                ..Self::invalid("model", e.to_string())
+            },
             RouterError::NoRoom { .. } => Self {
                 param: Some("model".into()),
                 code: Some("model_does_not_fit"),

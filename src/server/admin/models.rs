@@ -222,6 +222,10 @@ pub fn load_planner(admin: Arc<Admin>) -> Planner {
     Box::new(move |name| {
         plan_load(&admin, &Choice::model(name)).map_err(|e| match e.code {
             Some("model_not_found") => RouterError::UnknownModel { name: name.into() },
+            Some("model_does_not_fit") => RouterError::TooBig {
+                model: name.into(),
+                reason: e.message,
+            },
             _ => RouterError::Load {
                 model: name.into(),
                 reason: e.message,
