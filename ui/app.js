@@ -5,7 +5,7 @@
 import { onKeyNeeded } from './js/api.js';
 import { $ } from './js/dom.js';
 import { bytes, STATE_LABELS } from './js/format.js';
-import { store, watchStatus, refreshCatalog, modelMemory } from './js/store.js';
+import { store, watchStatus, refreshCatalog, memoryInUse } from './js/store.js';
 import { initModels } from './js/models.js';
 import { initDownloads } from './js/downloads.js';
 import { initMemory, showMemoryFor } from './js/memory.js';
@@ -28,7 +28,10 @@ function showSection() {
   if (name === 'benchmarks') refreshBench();
 }
 
-/** Header: state dot and words, the model, load progress, and memory in use of the machine's. */
+/**
+ * Header: state dot and words, the most recently used model (and how many more are loaded), load
+ * progress, and the memory every loaded model takes of the machine's.
+ */
 function renderHeader() {
   const s = store.status;
   const dot = $('#state-dot');
@@ -39,16 +42,23 @@ function renderHeader() {
 
   const loading = s?.state === 'loading' ? s.loading : null;
   $('#header-model').textContent = loading ? loading.model : s?.model?.id ?? '';
+  const others = (s?.models ?? []).filter((m) => m.id !== $('#header-model').textContent);
+  const more = $('#header-more');
+  more.hidden = !others.length;
+  more.textContent = `+${others.length}`;
+  more.title = others.length ? `Also loaded: ${others.map((m) => m.id).join(', ')}` : '';
   const progress = $('#header-progress');
   progress.hidden = !loading;
   if (loading) progress.firstElementChild.style.width = `${Math.round((loading.progress ?? 0) * 100)}%`;
 
   const total = s?.memory?.machine?.total_memory;
-  const used = modelMemory(s);
+  const used = memoryInUse(s);
   const memory = $('#header-memory');
   memory.textContent = total ? `${used ? bytes(used.bytes) : '0'} of ${bytes(total)}` : '';
+  memory.dataset.bytes = used?.bytes ?? 0;
   memory.title = used
-    ? `The model takes ${bytes(used.bytes)} (weights, KV cache, compute; ${used.measured ? 'measured' : 'predicted'}) of the machine's ${bytes(total)}`
+    ? [`Loaded models take ${bytes(used.bytes)} of the machine's ${bytes(total)} (weights, KV cache, compute):`,
+      ...used.models.map((m) => `${m.id}: ${bytes(m.bytes)} (${m.measured ? 'measured' : 'predicted'})`)].join('\n')
     : 'No model loaded';
 }
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from conftest import ARTIFACTS, LOAD_TIMEOUT_MS, SMOL_ID, Server, open_section, wait_ready
+from conftest import ARTIFACTS, GEMMA_ID, LOAD_TIMEOUT_MS, SMOL_ID, Server, open_section, wait_ready
 
-# A benchmark unloads the served model, measures, and loads it again: minutes on a slow machine.
+# A benchmark unloads the served models, measures, and loads them again: minutes on a slow machine.
 BENCH_TIMEOUT_MS = 300_000
 
 
@@ -214,6 +214,11 @@ def test_benchmark_runs_live_and_its_results_are_drawn(page: Page, server: Serve
 def test_bad_input_is_refused_and_a_running_benchmark_cancels(page: Page, server: Server):
     page.goto("/#benchmarks")
     wait_ready(page, SMOL_ID)
+    # Two models loaded: the picker marks both, and the benchmark gives both back afterwards.
+    server.api("POST", "/api/models/load", {"model": GEMMA_ID})
+    wait_ready(page, GEMMA_ID)
+    options = page.get_by_test_id("bench-model-select").locator("option")
+    expect(options).to_have_text([f"{SMOL_ID} (loaded)", f"{GEMMA_ID} (loaded)"], use_inner_text=True)
     page.get_by_test_id("bench-model-select").select_option(SMOL_ID)
 
     # A word among the sizes: the page says which, and asks the server nothing.
@@ -241,7 +246,10 @@ def test_bad_input_is_refused_and_a_running_benchmark_cancels(page: Page, server
     expect(page.get_by_test_id("bench-run")).to_be_enabled()
     expect(cancel).to_be_disabled()
     assert server.api("GET", "/api/status")["bench"]["state"] == "cancelled"
-    wait_ready(page, SMOL_ID, timeout=BENCH_TIMEOUT_MS)
+    # Both models come back, in the order they were loaded (Gemma last, so the header's).
+    wait_ready(page, GEMMA_ID, timeout=BENCH_TIMEOUT_MS)
+    expect(page.get_by_test_id("header-more")).to_have_text("+1", timeout=BENCH_TIMEOUT_MS)
+    assert [m["id"] for m in server.api("GET", "/api/status")["models"]] == [SMOL_ID, GEMMA_ID]
     # Whatever the server kept of a cancelled run, the table lists the same runs.
     runs = server.api("GET", "/api/bench/runs")["runs"]
     expect(page.get_by_test_id("bench-row")).to_have_count(len(runs))

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import ARTIFACTS, GEMMA_ID, HUB_REPO, LOAD_TIMEOUT_MS, SMOL_ID, Server, open_section, wait_ready
+from conftest import ARTIFACTS, GEMMA_ID, HUB_REPO, LOAD_TIMEOUT_MS, SMOL_ID, Server, open_page, open_section, wait_ready
 
 # Memory table cell -> the /api/budget figure it shows.
 BUDGET_CELLS = {
@@ -28,6 +28,24 @@ BUDGET_CELLS = {
 def expect_budget_shown(page: Page, budget: dict) -> None:
     for testid, figure in BUDGET_CELLS.items():
         expect(page.get_by_test_id(testid)).to_have_attribute("data-bytes", str(figure(budget)))
+
+
+def takes(model: dict) -> int:
+    """What a loaded model takes as the page counts it: llama.cpp's measured weights, KV cache,
+    recurrent state and compute when it reported them all, else the predicted ones."""
+    m = model["measured"] or {}
+    if all(m.get(k) is not None for k in ("weights", "kv_cache", "compute")):
+        return m["weights"] + m["kv_cache"] + (m.get("recurrent_state") or 0) + m["compute"]
+    p = model["predicted"]
+    return p["weights_gpu"] + p["weights_cpu"] + p["kv_cache"] + (p.get("recurrent_state") or 0) + p["compute"]
+
+
+def card(page: Page, model_id: str):
+    return page.locator(f'[data-testid="model-card"][data-model-id="{model_id}"]')
+
+
+def loaded_ids(server: Server) -> list[str]:
+    return [m["id"] for m in server.api("GET", "/api/status")["models"]]
 
 
 def test_loading_a_model_from_the_library_shows_its_budget(page: Page, server: Server):
@@ -57,11 +75,13 @@ def test_loading_a_model_from_the_library_shows_its_budget(page: Page, server: S
     progress = page.evaluate("window.progressSeen")
     assert progress and max(progress) > 0, f"the progress bar never moved: {progress}"
     expect(gemma.get_by_test_id("loaded-badge")).to_be_visible()
+    # Loaded beside SmolLM2, which stays loaded; Gemma is the most recently used.
     smol = page.locator(f'[data-testid="model-card"][data-model-id="{SMOL_ID}"]')
-    expect(smol.get_by_test_id("loaded-badge")).to_be_hidden()
+    expect(smol.get_by_test_id("loaded-badge")).to_be_visible()
     status = server.api("GET", "/api/status")
     assert status["state"] == "idle"
     assert status["model"]["id"] == GEMMA_ID
+    assert [m["id"] for m in status["models"]] == [SMOL_ID, GEMMA_ID]
 
     open_section(page, "memory")
     expect(page.get_by_test_id("whatif-model")).to_have_value(GEMMA_ID)
@@ -70,11 +90,176 @@ def test_loading_a_model_from_the_library_shows_its_budget(page: Page, server: S
     largest = answer["largest_context"]
     expect(page.get_by_test_id("budget-largest-context")).to_have_attribute("data-value", str(largest or ""))
 
-    # The server measures what it can (weights at least); each measured cell shows exactly that.
-    measured = server.api("GET", "/api/status")["memory"]["measured"] or {}
+    # The server measures what it can (weights at least); each measured cell shows exactly what
+    # it measured for Gemma (not SmolLM2, loaded too).
+    entry = next(m for m in server.api("GET", "/api/status")["models"] if m["id"] == GEMMA_ID)
+    measured = entry["measured"] or {}
+    assert measured.get("weights"), entry
     for testid, field in (("measured-weights", "weights"), ("measured-kv", "kv_cache"), ("measured-compute", "compute")):
-        if field in measured:
+        if measured.get(field) is not None:
             expect(page.get_by_test_id(testid)).to_have_attribute("data-bytes", str(measured[field]))
+
+
+def send_chat(page: Page, text: str, max_tokens: int) -> str:
+    """Sends one message from the open Chat section; returns the reply once it has ended."""
+    replies = page.get_by_test_id("chat-assistant")
+    count = replies.count()
+    page.get_by_test_id("chat-max-tokens").fill(str(max_tokens))
+    page.get_by_test_id("chat-input").fill(text)
+    page.get_by_test_id("chat-send").click()
+    expect(replies).to_have_count(count + 1)
+    reply = replies.last
+    expect(reply).to_have_attribute("data-state", "done", timeout=LOAD_TIMEOUT_MS)
+    expect(page.get_by_test_id("chat-tps")).to_contain_text("tok/s")
+    return reply.text_content()
+
+
+def test_two_models_side_by_side_then_one_unloaded(page: Page, server: Server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    sent = []  # the model each chat request names
+    page.on("request", lambda r: r.url.endswith("/v1/chat/completions")
+            and sent.append(json.loads(r.post_data).get("model")))
+    page.goto("/#models")
+    wait_ready(page, SMOL_ID)
+    smol, gemma = card(page, SMOL_ID), card(page, GEMMA_ID)
+    expect(page.get_by_test_id("header-more")).to_be_hidden()
+    gemma.get_by_test_id("load").click()
+    wait_ready(page, GEMMA_ID)
+
+    # Both loaded, each with its own Unload; SmolLM2 was not unloaded for Gemma.
+    for c in (smol, gemma):
+        expect(c.get_by_test_id("loaded-badge")).to_be_visible()
+        expect(c.get_by_test_id("unload")).to_be_enabled()
+        expect(c.get_by_test_id("load")).to_be_hidden()
+    status = server.api("GET", "/api/status")
+    models = status["models"]
+    assert [m["id"] for m in models] == [SMOL_ID, GEMMA_ID]
+    assert status["model"]["id"] == GEMMA_ID
+    for m, c in zip(models, (smol, gemma)):
+        expect(c.get_by_test_id("model-usage")).to_have_attribute("data-bytes", str(takes(m)))
+
+    # The header names the last used model and counts the other; its memory is their sum.
+    expect(page.get_by_test_id("header-more")).to_have_text("+1")
+    together = sum(takes(m) for m in models)
+    header = page.get_by_test_id("header-memory")
+    expect(header).to_have_attribute("data-bytes", str(together))
+    assert SMOL_ID in header.get_attribute("title") and GEMMA_ID in header.get_attribute("title")
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.screenshot(path=str(ARTIFACTS / f"models-two-loaded-{scheme}.png"), full_page=True)
+
+    # The memory view draws both: one segment each, in load order, then the OS reserve once and
+    # what is left of the limit; the table lists each model's prediction and measurement.
+    open_section(page, "memory")
+    expect(page.get_by_test_id("together-card")).to_be_visible()
+    segments = page.get_by_test_id("together-segment")
+    expect(segments).to_have_count(2)
+    assert [segments.nth(i).get_attribute("data-model-id") for i in range(2)] == [SMOL_ID, GEMMA_ID]
+    for i, m in enumerate(models):
+        expect(segments.nth(i)).to_have_attribute("data-bytes", str(takes(m)))
+        row = page.locator(f'[data-testid="together-row"][data-model-id="{m["id"]}"]')
+        p = m["predicted"]
+        predicted = p["weights_gpu"] + p["weights_cpu"] + p["kv_cache"] + p["recurrent_state"] + p["compute"]
+        expect(row.get_by_test_id("together-predicted")).to_have_attribute("data-bytes", str(predicted))
+        if m["measured"]["kv_cache"] is not None and m["measured"]["compute"] is not None:
+            expect(row.get_by_test_id("together-measured")).to_have_attribute("data-bytes", str(takes(m)))
+    budget = models[0]["predicted"]
+    os_reserve, limit = budget["os_reserve"], budget["limit"]
+    expect(page.get_by_test_id("together-models")).to_have_attribute("data-bytes", str(together))
+    expect(page.get_by_test_id("together-total")).to_have_attribute("data-bytes", str(together + os_reserve))
+    expect(page.get_by_test_id("together-limit")).to_have_attribute("data-bytes", str(limit))
+    expect(page.get_by_test_id("together-headroom")).to_have_attribute("data-bytes", str(limit - together - os_reserve))
+    expect(page.get_by_test_id("together-seg-os")).to_have_attribute("data-bytes", str(os_reserve))
+    # Drawn to scale: the larger model has the wider segment.
+    widths = [segments.nth(i).bounding_box()["width"] for i in range(2)]
+    assert (widths[0] < widths[1]) == (takes(models[0]) < takes(models[1])), widths
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.screenshot(path=str(ARTIFACTS / f"memory-two-models-{scheme}.png"), full_page=True)
+
+    # Chat: the picker offers both (the last used first); the request names the one picked.
+    open_section(page, "chat")
+    picker = page.get_by_test_id("chat-model-select")
+    expect(picker.locator("option")).to_have_count(2)
+    expect(picker).to_have_value(GEMMA_ID)
+    picker.select_option(SMOL_ID)
+    expect(page.get_by_test_id("chat-model")).to_have_text(f"Talking to {SMOL_ID}")
+    assert send_chat(page, "Say hello.", 16).strip(), "SmolLM2's reply ended empty"
+    assert sent == [SMOL_ID], sent
+
+    # Unloading SmolLM2 with its own button leaves Gemma loaded, and the chat goes on with it.
+    open_section(page, "models")
+    smol.get_by_test_id("unload").click()
+    expect(smol.get_by_test_id("loaded-badge")).to_be_hidden()
+    expect(smol.get_by_test_id("load")).to_be_enabled()
+    expect(gemma.get_by_test_id("loaded-badge")).to_be_visible()
+    expect(page.get_by_test_id("header-more")).to_be_hidden()
+    assert loaded_ids(server) == [GEMMA_ID]
+    expect(page.get_by_test_id("header-memory")).to_have_attribute("data-bytes", str(takes(models[1])))
+    open_section(page, "memory")
+    expect(segments).to_have_count(1)
+    expect(segments).to_have_attribute("data-model-id", GEMMA_ID)
+
+    open_section(page, "chat")
+    expect(picker.locator("option")).to_have_count(1)
+    expect(picker).to_have_value(GEMMA_ID)
+    assert send_chat(page, "Say hello.", 16).strip(), "Gemma's reply ended empty"
+    assert sent == [SMOL_ID, GEMMA_ID], sent
+    status = server.api("GET", "/api/status")
+    assert [m["id"] for m in status["models"]] == [GEMMA_ID]
+    assert status["model"]["id"] == GEMMA_ID and status["model"]["last_tps"], status["model"]
+
+
+def test_a_model_that_does_not_fit_beside_a_pinned_one_is_refused_with_the_reason(browser, tmp_path, request):
+    srv = Server(tmp_path)
+    # What each model takes as the server adds them up (GPU and CPU sides of its budget).
+    srv.start()
+    try:
+        need = {}
+        for model in (SMOL_ID, GEMMA_ID):
+            budget = srv.api("GET", f"/api/budget?model={model}")["budget"]
+            need[model] = budget["on_gpu"] + budget["on_cpu"]
+    finally:
+        srv.stop()
+    # A cap that holds either model alone but not both, and SmolLM2 pinned: loading Gemma
+    # cannot make room, so it is refused.
+    cap_mib = -(-(max(need.values()) + min(need.values()) // 2) // 2**20)
+    assert max(need.values()) <= cap_mib << 20 < sum(need.values()), (need, cap_mib)
+    srv.config.write_text(f'[server]\nmemory_limit_mib = {cap_mib}\n\n[models."{SMOL_ID}"]\npin = true\n')
+    srv.start()
+    request.addfinalizer(srv.stop)
+    page = open_page(browser, srv.url, request)
+    page.goto("/#models")
+    wait_ready(page, SMOL_ID)
+    smol, gemma = card(page, SMOL_ID), card(page, GEMMA_ID)
+    expect(smol.get_by_test_id("pinned-badge")).to_be_visible()
+    expect(gemma.get_by_test_id("pinned-badge")).to_be_hidden()
+
+    gemma.get_by_test_id("load").click()
+    error = gemma.get_by_test_id("model-error")
+    expect(error).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        srv.api("POST", "/api/models/load", {"model": GEMMA_ID})
+    assert answer.value.code == 503
+    body = json.loads(answer.value.read())["error"]
+    assert body["code"] == "model_does_not_fit", body
+    expect(error).to_contain_text(body["message"])
+    expect(error).to_contain_text("does not fit")
+    expect(error).to_contain_text("GiB more memory is needed")
+    # Nothing changed: SmolLM2 still loaded, Gemma not, and it can be tried again.
+    expect(smol.get_by_test_id("loaded-badge")).to_be_visible()
+    expect(gemma.get_by_test_id("loaded-badge")).to_be_hidden()
+    expect(gemma.get_by_test_id("load")).to_be_enabled()
+    assert loaded_ids(srv) == [SMOL_ID]
+    gemma.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "models-does-not-fit.png"), full_page=True)
+
+    # The memory view shows the cap as the limit: the headroom is what the cap leaves.
+    open_section(page, "memory")
+    smol_takes = takes(srv.api("GET", "/api/status")["models"][0])
+    expect(page.get_by_test_id("together-models")).to_have_attribute("data-bytes", str(smol_takes))
+    os_reserve = int(page.get_by_test_id("together-seg-os").get_attribute("data-bytes"))
+    expect(page.get_by_test_id("together-limit")).to_have_attribute("data-bytes", str((cap_mib << 20) + os_reserve))
 
 
 def test_what_if_controls_ask_the_budget_live(page: Page, server: Server):
@@ -289,13 +474,19 @@ def test_download_from_hugging_face_then_load(hub_page: Page, hub_server: Server
     status = hub_server.api("GET", "/api/status")
     assert status["state"] == "idle" and status["model"]["id"] == SMOL_ID, status
     assert status["model"]["path"].startswith(str(hub_server.own_models)), status["model"]["path"]
+    assert [m["id"] for m in status["models"]] == [GEMMA_ID, SMOL_ID], status["models"]
 
-    # Only downloaded models can be deleted, and not while loaded.
+    # Only downloaded models can be deleted, and not while loaded: SmolLM2 is unloaded first
+    # (Gemma, loaded beside it, stays).
     gemma = page.locator(f'[data-testid="model-card"][data-model-id="{GEMMA_ID}"]')
+    expect(gemma.get_by_test_id("loaded-badge")).to_be_visible()
     expect(gemma.get_by_test_id("delete")).to_have_count(0)
     expect(smol.get_by_test_id("delete")).to_be_hidden()
-    gemma.get_by_role("button", name="Load").click()
-    wait_ready(page, GEMMA_ID)
+    smol.get_by_test_id("unload").click()
+    expect(smol.get_by_test_id("loaded-badge")).to_be_hidden()
+    expect(smol.get_by_test_id("delete")).to_be_visible()
+    expect(gemma.get_by_test_id("loaded-badge")).to_be_visible()
+    assert loaded_ids(hub_server) == [GEMMA_ID]
     page.once("dialog", lambda dialog: dialog.accept())
     smol.get_by_test_id("delete").click()
     expect(smol).to_have_count(0)

@@ -7,7 +7,7 @@
 import { get, post, send } from './api.js';
 import { h, $, replace } from './dom.js';
 import { bytes, params, tokens } from './format.js';
-import { store } from './store.js';
+import { store, loadedIds } from './store.js';
 import { lineChart, barChart, toPng, rate, PALETTE_SIZE } from './charts.js';
 
 // The server's defaults: prompt sizes up to the model's trained context, these lengths, 3 runs.
@@ -96,11 +96,12 @@ function models() {
 function fillModels() {
   const select = $('#bench-model');
   const before = select.value;
-  const loaded = store.status?.model?.id;
+  const loaded = loadedIds(store.status);
+  const recent = store.status?.model?.id;
   replace(select, models().map((m) => h('option', { value: m.id, disabled: Boolean(m.error) || !m.facts },
-    m.id === loaded ? `${m.id} (loaded)` : m.id)));
+    loaded.includes(m.id) ? `${m.id} (loaded)` : m.id)));
   const ids = models().filter((m) => !m.error && m.facts).map((m) => m.id);
-  select.value = ids.includes(before) ? before : ids.includes(loaded) ? loaded : (ids[0] ?? '');
+  select.value = ids.includes(before) ? before : ids.includes(recent) ? recent : (ids[0] ?? '');
   if (select.value !== before) fillPromptSizes();
   else renderHint();
   updateButtons();
@@ -167,7 +168,7 @@ function renderHint() {
   }
   $('#bench-hint').textContent = count +
     (ctx ? `The prompt sizes offered stop at the model's trained context (${tokens(ctx)} tokens). ` : '') +
-    'While a benchmark runs, Paddock unloads the model it serves and answers chat requests with “busy” (503); it loads the model again afterwards.';
+    'While a benchmark runs, Paddock unloads the models it serves and answers chat requests with “busy” (503); it loads them again afterwards.';
 }
 
 function showError(message) {

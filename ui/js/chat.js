@@ -1,14 +1,17 @@
-// The Chat section: a short conversation with the loaded model over /v1/chat/completions,
-// streamed, so tokens show as they arrive. Stop aborts the request; the server frees the slot
-// when the connection drops.
+// The Chat section: a short conversation with a loaded model over /v1/chat/completions, streamed,
+// so tokens show as they arrive. With several models loaded the picker says which one answers
+// (the most recently used one until a person picks; the conversation then stays with it); every
+// request names its model, as the server refuses one that does not when several are loaded.
+// Stop aborts the request; the server frees the slot when the connection drops.
 
 import { send, readEvents } from './api.js';
-import { h, $ } from './dom.js';
+import { h, $, replace } from './dom.js';
 import { tps } from './format.js';
-import { store } from './store.js';
+import { store, loadedIds } from './store.js';
 
 const messages = []; // the conversation sent with each request: {role, content}
 let controller = null; // AbortController of the reply being streamed
+let chosen = null; // the model picked or last talked to; null follows the most recently used one
 
 export function initChat() {
   const form = $('#chat-form');
@@ -31,17 +34,31 @@ export function initChat() {
     empty.hidden = false;
     $('#chat-stats').textContent = '';
   });
+  $('#chat-model-select').addEventListener('change', (event) => {
+    chosen = event.target.value || null;
+    updateModel();
+  });
   store.addEventListener('status', updateModel);
   updateModel();
 }
 
+/** The model the next message goes to: the one chosen while it stays loaded, else the last used. */
 function loadedModel() {
-  const s = store.status;
-  return s && s.state !== 'loading' && s.state !== 'no_model' ? s.model?.id ?? null : null;
+  const ids = loadedIds(store.status);
+  if (chosen && ids.includes(chosen)) return chosen;
+  const recent = store.status?.model?.id;
+  return ids.includes(recent) ? recent : (ids.at(-1) ?? null);
 }
 
 function updateModel() {
   const model = loadedModel();
+  const ids = loadedIds(store.status);
+  const select = $('#chat-model-select');
+  if ([...select.options].map((o) => o.value).join('\n') !== ids.join('\n')) {
+    replace(select, ids.map((id) => h('option', { value: id }, id)));
+  }
+  select.value = model ?? '';
+  select.disabled = ids.length < 2 || Boolean(controller);
   $('#chat-model').textContent = model ? `Talking to ${model}` : 'Load a model to chat with it.';
   $('#chat-send').disabled = !model || Boolean(controller);
 }
@@ -51,6 +68,7 @@ async function sendPrompt() {
   const prompt = input.value.trim();
   const model = loadedModel();
   if (!prompt || !model || controller) return;
+  chosen = model; // the conversation stays with this model while it is loaded
   input.value = '';
   messages.push({ role: 'user', content: prompt });
   $('#chat-empty').hidden = true;
@@ -133,5 +151,5 @@ function bubble(role, text) {
 
 function setBusy(busy) {
   $('#chat-stop').disabled = !busy;
-  $('#chat-send').disabled = busy || !loadedModel();
+  updateModel();
 }

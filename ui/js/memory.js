@@ -1,14 +1,17 @@
-// The Memory section: the budget of one model (the loaded one unless another is picked), drawn
-// against the machine's limit, with what-if controls that ask /api/budget before anything loads.
-// Every number cell carries its raw byte count in data-bytes, so tests compare it exactly.
+// The Memory section: first what every loaded model takes together (one bar segment per model,
+// then the OS reserve and the headroom left), then the budget of one model (the most recently
+// used loaded one unless another is picked), drawn against the machine's limit, with what-if
+// controls that ask /api/budget before anything loads. Every number cell carries its raw byte
+// count in data-bytes, so tests compare it exactly.
 
 import { get } from './api.js';
 import { h, $, replace, debounce } from './dom.js';
 import { bytes, tokens, tps, KV_TYPES } from './format.js';
-import { store } from './store.js';
+import { store, loadedModels, loadedIds, modelMemory, memoryInUse } from './store.js';
 import { fitBadge } from './models.js';
 
-let picked = null; // a model chosen in the picker or from a card; null follows the loaded model
+let picked = null; // a model chosen in the picker or from a card; null follows `current`
+let current = null; // the loaded model shown unless one is picked: the last loaded, kept while it stays loaded
 let shownModel = null; // the model whose defaults fill the controls now
 let answer = null; // the last /api/budget answer for shownModel
 let sequence = 0; // drops answers that arrive after a newer question
@@ -33,12 +36,23 @@ export function initMemory() {
   store.addEventListener('catalog', () => {
     fillPicker();
     follow();
+    renderTogether();
   });
   store.addEventListener('status', ({ detail: { before, status } }) => {
-    // After a load, show the model that was loaded, whatever was picked before.
-    if (before?.state === 'loading' && status.state !== 'loading') picked = null;
+    // After a load, show the model that was loaded, whatever was picked before. Otherwise the
+    // model shown stays while it is loaded (requests to others do not move the view).
+    const ids = loadedIds(status);
+    const added = ids.filter((id) => before && !loadedIds(before).includes(id));
+    if (added.length || (before?.state === 'loading' && status.state !== 'loading')) {
+      picked = null;
+      current = added.at(-1) ?? status.model?.id ?? null;
+    } else if (!ids.includes(current)) {
+      current = status.model?.id ?? null;
+    }
+    if (loadedIds(before).join('\n') !== loadedIds(status).join('\n')) fillPicker();
     follow();
     renderMeasured();
+    renderTogether();
   });
 }
 
@@ -52,8 +66,8 @@ export function showMemoryFor(id) {
 function target() {
   const ids = store.catalog?.models?.map((m) => m.id) ?? [];
   const status = store.status;
-  const loaded = status?.state === 'loading' ? status.loading?.model : status?.model?.id;
-  const want = picked ?? loaded;
+  const live = status?.state === 'loading' ? status.loading?.model : current;
+  const want = picked ?? live;
   return want && ids.includes(want) ? want : (ids[0] ?? null);
 }
 
@@ -70,10 +84,10 @@ function follow() {
 }
 
 function fillPicker() {
-  const loaded = store.status?.model?.id;
+  const loaded = loadedIds(store.status);
   const models = store.catalog?.models ?? [];
   replace($('#whatif-model'), models.map((m) =>
-    h('option', { value: m.id }, m.id === loaded ? `${m.id} (loaded)` : m.id)));
+    h('option', { value: m.id }, loaded.includes(m.id) ? `${m.id} (loaded)` : m.id)));
   const id = target();
   if (id) $('#whatif-model').value = id;
 }
@@ -207,7 +221,7 @@ function renderTable(budget) {
       h('td', { class: 'num' }, cell('budget-headroom', budget.headroom)),
       h('td', { class: 'num' }, cell('measured-headroom', measured?.headroom))));
   replace($('#budget-rows'), rows);
-  const model = store.status?.model;
+  const model = loadedEntry(shownModel);
   const note = measured
     ? `Measured: ${shownModel} as loaded now (${tokens(model.n_ctx)} tokens of context, ${model.n_parallel} parallel); ` +
       'its total counts the OS reserve, which is set aside, not measured.'
@@ -215,14 +229,18 @@ function renderTable(budget) {
   $('#budget-footnote').textContent = `Predicted figures follow the settings above. ${note}`;
 }
 
+/** The status entry of `id` when it is loaded. */
+function loadedEntry(id) {
+  return loadedModels(store.status).find((m) => m.id === id) ?? null;
+}
+
 /**
- * Measured bytes of the shown model, when it is the one loaded. The server may measure only some
- * parts (weights first); the total and headroom need all three.
+ * Measured bytes of the shown model, when it is loaded. The server may measure only some parts
+ * (weights first); the total and headroom need all three.
  */
 function measuredFor(budget) {
-  const status = store.status;
-  const m = status?.memory?.measured;
-  if (!m || status.state === 'loading' || status.model?.id !== shownModel) return null;
+  const m = loadedEntry(shownModel)?.measured;
+  if (!m || !Number.isFinite(m.weights)) return null;
   const out = { weights: m.weights, kv: m.kv_cache, recurrent: m.recurrent_state, compute: m.compute, draft: null, os: null };
   if ([m.weights, m.kv_cache, m.compute].every(Number.isFinite)) {
     // The OS reserve and a draft model are not measured: the measured total counts the
@@ -235,6 +253,86 @@ function measuredFor(budget) {
 
 function renderMeasured() {
   if (answer?.budget) renderTable(answer.budget);
+}
+
+/**
+ * What the loaded models take together, as the server's fit check adds them up: each model's
+ * measured memory (else its prediction), the OS reserve once, and what is left of the limit.
+ */
+function renderTogether() {
+  const status = store.status;
+  const card = $('#together-card');
+  const used = memoryInUse(status);
+  card.hidden = !used;
+  if (!used) return;
+  const models = loadedModels(status);
+  const machine = status.memory?.machine ?? store.catalog?.machine;
+  const budget = models.map((m) => m.predicted).find(Boolean);
+  const limit = budget?.limit ?? machine?.total_memory ?? 0;
+  const os = budget?.os_reserve ?? machine?.os_reserve ?? 0;
+  const total = used.bytes + os;
+  const headroom = limit - total;
+  const recent = status.model?.id;
+
+  const parts = used.models.map((m, i) => ({
+    ...m, key: `m${i % 6}`, label: m.id,
+    note: `${m.measured ? 'measured' : 'predicted'}${m.id === recent ? ', last used' : ''}`,
+  }));
+  const shares = [...parts, { key: 'os', label: 'OS reserve', bytes: os, note: 'set aside' }];
+  if (headroom > 0) shares.push({ key: 'headroom', label: 'Headroom', bytes: headroom, note: 'free' });
+  const scale = Math.max(limit, total) || 1;
+  const bar = $('#together-bar');
+  bar.setAttribute('aria-label', `Loaded models and the OS reserve take ${bytes(total)} of ${bytes(limit)}: ` +
+    shares.map((p) => `${p.label} ${bytes(p.bytes)}`).join(', '));
+  replace(bar,
+    shares.map((p) => h('span', {
+      class: `segment seg-${p.key}${p.measured === false ? ' predicted' : ''}`,
+      title: `${p.label}: ${bytes(p.bytes)} (${p.note})`,
+      style: { width: `${(100 * p.bytes) / scale}%` },
+      'data-testid': p.id ? 'together-segment' : `together-seg-${p.key}`,
+      'data-model-id': p.id ?? null,
+      'data-bytes': p.bytes,
+    })),
+    total > limit
+      ? h('span', { class: 'limit-marker', title: `Limit ${bytes(limit)}`, style: { left: `${(100 * limit) / scale}%` } })
+      : null);
+  replace($('#together-legend'), shares.map((p) =>
+    h('li', p.id ? { 'data-testid': 'together-model', 'data-model-id': p.id } : {},
+      h('span', { class: `swatch seg-${p.key}`, 'aria-hidden': 'true' }),
+      `${p.label} `, h('span', { class: 'muted' }, `${bytes(p.bytes)} · ${p.note}`))));
+
+  const resident = status.memory?.process_resident;
+  replace($('#together-summary'),
+    h('span', {}, `${models.length} model${models.length === 1 ? '' : 's'} loaded `, cell('together-models', used.bytes)),
+    h('span', {}, 'With the OS reserve ', cell('together-total', total), ' of ', cell('together-limit', limit),
+      budget?.pool ? ` (${poolLabel(budget.pool)})` : ''),
+    h('span', { class: headroom < 0 ? 'over' : '' }, 'Headroom ', cell('together-headroom', headroom)),
+    Number.isFinite(resident)
+      ? h('span', { title: 'This process as the OS counts it: weights paged in, KV caches, compute buffers and the server itself' },
+        'Process resident ', cell('together-resident', resident))
+      : null);
+
+  const rows = models.map((m, i) => {
+    const p = m.predicted;
+    const predicted = p ? p.weights_gpu + p.weights_cpu + p.kv_cache + (p.recurrent_state || 0) + p.compute : null;
+    const measured = modelMemory(m)?.measured ? used.models[i].bytes : null;
+    return h('tr', { 'data-testid': 'together-row', 'data-model-id': m.id },
+      h('th', { scope: 'row' }, h('span', { class: `swatch seg-m${i % 6}`, 'aria-hidden': 'true' }), ` ${m.id}`,
+        m.pinned ? h('span', { class: 'hint' }, ' pinned') : null),
+      h('td', { class: 'num' }, `${tokens(m.n_ctx)} × ${m.n_parallel}`),
+      h('td', { class: 'num' }, m.busy_slots ? `${m.busy_slots} busy` : idle(m.idle_secs)),
+      h('td', { class: 'num' }, cell('together-predicted', predicted)),
+      h('td', { class: 'num' }, cell('together-measured', measured)));
+  });
+  replace($('#together-rows'), rows);
+}
+
+/** "idle 3 min" from seconds. */
+function idle(secs) {
+  if (!Number.isFinite(secs)) return '—';
+  if (secs < 60) return 'idle <1 min';
+  if (secs < 3600) return `idle ${Math.floor(secs / 60)} min`;
+  return `idle ${Math.floor(secs / 3600)} h`;
 }
 
 function cell(testid, value) {

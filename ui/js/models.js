@@ -1,14 +1,16 @@
 // The Models section: one card per model in the library, with its facts, whether it fits this
-// machine, and Load/Unload. Load progress comes from the status stream, not from the load call,
-// which only answers once the model is ready.
+// machine, and Load/Unload. Several models may be loaded at once: Load puts a model beside the
+// loaded ones (the server unloads idle ones if memory is short, or says how much is missing), and
+// each loaded model has its own Unload. Load progress comes from the status stream, not from the
+// load call, which only answers once the model is ready.
 
 import { post, del } from './api.js';
 import { h, $, replace } from './dom.js';
 import { bytes, params, tokens, sourceLabel, VERDICT_LABELS } from './format.js';
-import { store, acceptStatus, refreshCatalog } from './store.js';
+import { store, acceptStatus, refreshCatalog, loadedModels, modelMemory } from './store.js';
 
 let list;
-let pending = null; // id of a load/unload this page started and is waiting for
+const pending = new Map(); // model id -> 'load' | 'unload' | 'delete' this page started and waits for
 const errors = new Map(); // model id -> message of its last failed action
 
 export function initModels({ showMemoryFor }) {
@@ -27,17 +29,17 @@ export function initModels({ showMemoryFor }) {
 }
 
 async function load(id) {
-  await act(id, () => post('/api/models/load', { model: id }));
+  await act(id, 'load', () => post('/api/models/load', { model: id }));
 }
 
 async function unload(id) {
-  await act(id, () => post('/api/models/unload'));
+  await act(id, 'unload', () => post('/api/models/unload', { model: id }));
 }
 
 /** Only models Paddock downloaded can be deleted; other folders belong to other apps. */
 async function remove(id) {
   if (!window.confirm(`Delete ${id} from Paddock's models folder? The file is removed from disk.`)) return;
-  pending = id;
+  pending.set(id, 'delete');
   errors.delete(id);
   update();
   try {
@@ -46,23 +48,29 @@ async function remove(id) {
   } catch (err) {
     errors.set(id, err.message);
   } finally {
-    pending = null;
+    pending.delete(id);
     update();
   }
 }
 
-async function act(id, call) {
-  pending = id;
+async function act(id, action, call) {
+  pending.set(id, action);
   errors.delete(id);
   update();
   try {
     acceptStatus(await call());
   } catch (err) {
-    errors.set(id, err.message);
+    errors.set(id, failure(action, err));
   } finally {
-    pending = null;
+    pending.delete(id);
     update();
   }
+}
+
+/** The API's message, said plainly when the model does not fit beside the loaded ones. */
+function failure(action, err) {
+  if (action === 'load' && err.code === 'model_does_not_fit') return `Not loaded: ${err.message}`;
+  return action === 'load' ? `Loading failed: ${err.message}` : err.message;
 }
 
 function render() {
@@ -107,6 +115,7 @@ function card(model) {
         h('span', { class: 'model-id', 'data-testid': 'model-id' }, model.id)),
       h('div', { class: 'badges' },
         h('span', { class: 'badge loaded', 'data-testid': 'loaded-badge', hidden: true }, 'Loaded'),
+        h('span', { class: 'badge quiet', 'data-testid': 'pinned-badge', title: 'Never unloaded when idle or to make room', hidden: true }, 'Pinned'),
         fit ? fitBadge(fit) : null,
         h('span', { class: 'badge quiet', 'data-testid': 'source-badge' }, sourceLabel(model.source)))),
     model.error ? h('p', { class: 'notice error' }, model.error) : null,
@@ -126,6 +135,7 @@ function card(model) {
       h('span', { class: 'progress-fill' })),
     h('p', { class: 'notice error', role: 'alert', 'data-testid': 'model-error', hidden: true }),
     h('div', { class: 'model-actions' },
+      h('span', { class: 'model-usage', 'data-testid': 'model-usage' }),
       model.read_only ? null
         : h('button', { type: 'button', class: 'danger', 'data-action': 'delete', 'data-testid': 'delete' }, 'Delete'),
       h('button', { type: 'button', 'data-action': 'memory' }, 'Memory'),
@@ -147,32 +157,45 @@ export function fitBadge(fit) {
 function update() {
   const status = store.status;
   // The live status is the truth once it has arrived; the catalog's list only until then.
-  const loadedIds = new Set(status
-    ? (status.model && status.state !== 'loading' ? [status.model.id] : [])
-    : (store.catalog?.loaded ?? []));
+  const loaded = new Map(status
+    ? loadedModels(status).map((m) => [m.id, m])
+    : (store.catalog?.loaded ?? []).map((id) => [id, null]));
   const loadingId = status?.state === 'loading' ? status.loading?.model : null;
-  const busy = Boolean(pending) || Boolean(loadingId);
+  // One load at a time (the server refuses a second while one runs); unloads need not wait.
+  const loadBusy = Boolean(loadingId) || [...pending.values()].includes('load');
 
   for (const el of list.querySelectorAll('[data-model-id]')) {
     const id = el.dataset.modelId;
-    const loaded = loadedIds.has(id);
-    el.classList.toggle('is-loaded', loaded);
-    el.querySelector('[data-testid="loaded-badge"]').hidden = !loaded;
+    const isLoaded = loaded.has(id);
+    const entry = loaded.get(id);
+    const mine = pending.get(id);
+    el.classList.toggle('is-loaded', isLoaded);
+    el.querySelector('[data-testid="loaded-badge"]').hidden = !isLoaded;
+    el.querySelector('[data-testid="pinned-badge"]').hidden = !entry?.pinned;
     const loadButton = el.querySelector('[data-action="load"]');
-    loadButton.hidden = loaded;
-    loadButton.disabled = busy || el.dataset.unusable === 'true';
-    loadButton.textContent = pending === id || loadingId === id ? 'Loading…' : 'Load';
+    loadButton.hidden = isLoaded;
+    loadButton.disabled = loadBusy || Boolean(mine) || el.dataset.unusable === 'true';
+    loadButton.textContent = mine === 'load' || loadingId === id ? 'Loading…' : 'Load';
     const unloadButton = el.querySelector('[data-action="unload"]');
-    unloadButton.hidden = !loaded;
-    unloadButton.disabled = busy;
+    unloadButton.hidden = !isLoaded;
+    unloadButton.disabled = Boolean(mine);
+    unloadButton.textContent = mine === 'unload' ? 'Unloading…' : 'Unload';
     const deleteButton = el.querySelector('[data-action="delete"]');
     if (deleteButton) {
-      deleteButton.hidden = loaded;
-      deleteButton.disabled = busy;
+      deleteButton.hidden = isLoaded;
+      deleteButton.disabled = Boolean(mine) || loadingId === id;
     }
+    const usage = el.querySelector('[data-testid="model-usage"]');
+    const takes = modelMemory(entry);
+    usage.textContent = takes
+      ? `Takes ${bytes(takes.bytes)} (${takes.measured ? 'measured' : 'predicted'}) · ` +
+        `${tokens(entry.n_ctx)} tokens of context` +
+        (entry.busy_slots ? ` · ${entry.busy_slots} busy` : '')
+      : '';
+    usage.dataset.bytes = takes?.bytes ?? '';
 
     const bar = el.querySelector('[role="progressbar"]');
-    const loadingThis = loadingId === id || (pending === id && !loaded && status?.state !== 'error');
+    const loadingThis = loadingId === id || (mine === 'load' && !isLoaded);
     bar.hidden = !loadingThis;
     const pct = loadingId === id ? Math.round((status.loading?.progress ?? 0) * 100) : 0;
     bar.setAttribute('aria-valuenow', pct);

@@ -4,7 +4,7 @@
 import { get, put, setApiKey, apiKey } from './api.js';
 import { h, $, replace, copyButton } from './dom.js';
 import { tokens, tps, STATE_LABELS, KV_TYPES } from './format.js';
-import { store } from './store.js';
+import { store, loadedModels } from './store.js';
 
 let saved = null; // the last /api/settings answer
 
@@ -39,6 +39,7 @@ function renderStatus() {
     ['API', link(s.server?.api_url), 'status-api-url'],
     ['State', STATE_LABELS[s.state] ?? s.state, 'status-state'],
     ['Model', s.model ? s.model.id : 'None', 'status-model'],
+    ['Loaded models', loadedModels(s).map((m) => m.id).join(', ') || 'None', 'status-models'],
     ['Context', s.model ? `${tokens(s.model.n_ctx)} tokens, ${s.model.n_parallel} parallel` : '—', 'status-context'],
     ['Last speed', tps(s.last_tps), 'status-tps'],
     ['Speculative decoding', speculation(s.model?.speculation), 'status-speculation'],
@@ -157,16 +158,18 @@ function renderLan() {
 }
 
 /**
- * An opencode.json provider block for Paddock's OpenAI-compatible API: the loaded model, with
- * its context as the assistant's limit so it compacts before the server runs out.
+ * An opencode.json provider block for Paddock's OpenAI-compatible API: every loaded model, each
+ * with its context as the assistant's limit so it compacts before the server runs out (with
+ * none loaded, the library: a request loads the model it names).
  */
 function providerConfig(baseUrl, key) {
-  const status = store.status;
-  const ids = status?.model ? [status.model.id] : (store.catalog?.loaded ?? []);
+  const loaded = store.status ? loadedModels(store.status) : [];
+  const ids = store.status ? loaded.map((m) => m.id) : (store.catalog?.loaded ?? []);
   const models = {};
   for (const id of ids.length ? ids : (store.catalog?.models ?? []).map((m) => m.id)) {
     const entry = { name: id };
-    if (status?.model?.id === id) entry.limit = { context: status.model.n_ctx };
+    const running = loaded.find((m) => m.id === id);
+    if (running) entry.limit = { context: running.n_ctx };
     const facts = store.catalog?.models?.find((m) => m.id === id)?.facts;
     if (facts && (facts.tools ?? facts.template_supports_tools)) entry.tool_call = true;
     models[id] = entry;

@@ -1,5 +1,5 @@
 // The page's shared facts: the server status (live from /api/events) and the model catalog
-// (/api/models, refetched when the loaded model changes or a download finishes). Sections
+// (/api/models, refetched when a model is loaded or unloaded or a download finishes). Sections
 // subscribe; none fetch these.
 
 import { get, send, readEvents } from './api.js';
@@ -15,10 +15,20 @@ function setStatus(status) {
   store.dispatchEvent(new CustomEvent('status', { detail: { before, status } }));
   // The catalog's `loaded` list changes when a model comes or goes, or a load starts or ends.
   const loading = (s) => s?.state === 'loading';
-  if (before && (before.model?.id !== status.model?.id || loading(before) !== loading(status) ||
+  if (before && (loadedIds(before).join('\n') !== loadedIds(status).join('\n') || loading(before) !== loading(status) ||
       finishedDownloads(status).some((id) => !finishedDownloads(before).includes(id)))) {
     refreshCatalog();
   }
+}
+
+/** Every loaded model's status entry, in load order (oldest first). */
+export function loadedModels(status) {
+  return status?.models ?? [];
+}
+
+/** Ids of the loaded models, in load order. */
+export function loadedIds(status) {
+  return loadedModels(status).map((m) => m.id);
 }
 
 /** Ids of the downloads that are done: each one is a new model in the library. */
@@ -103,16 +113,34 @@ export async function watchStatus() {
   }
 }
 
-/** Budget total the model itself takes: measured figures when present, else the prediction. */
-export function modelMemory(status) {
-  const m = status?.memory?.measured;
+/**
+ * What one loaded model takes (weights, KV cache, recurrent state, compute): llama.cpp's measured
+ * figures when it reported them all, else the budget predicted before the load.
+ */
+export function modelMemory(model) {
+  const m = model?.measured;
   if (m && [m.weights, m.kv_cache, m.compute].every(Number.isFinite)) {
     return { bytes: m.weights + m.kv_cache + (m.recurrent_state ?? 0) + m.compute, measured: true };
   }
-  const p = status?.memory?.predicted;
+  const p = model?.predicted;
   if (p) {
     const bytes = p.weights_gpu + p.weights_cpu + p.kv_cache + (p.recurrent_state || 0) + p.compute;
     return { bytes, measured: false };
   }
   return null;
+}
+
+/**
+ * What every loaded model takes together: the sum of modelMemory over them, each one listed
+ * (`id`, `bytes`, `measured`). Null when nothing is loaded.
+ */
+export function memoryInUse(status) {
+  const models = loadedModels(status)
+    .map((m) => ({ id: m.id, ...(modelMemory(m) ?? { bytes: 0, measured: false }) }));
+  if (!models.length) return null;
+  return {
+    bytes: models.reduce((sum, m) => sum + m.bytes, 0),
+    measured: models.every((m) => m.measured),
+    models,
+  };
 }
