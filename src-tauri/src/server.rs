@@ -64,6 +64,7 @@ pub fn api_url(status: &Status) -> &str {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelChoice {
     pub id: String,
+    /// Loaded now (several models may be).
     pub loaded: bool,
     /// The budget's verdict under the current settings: "fits", "tight", "too big".
     pub fit: &'static str,
@@ -71,8 +72,8 @@ pub struct ModelChoice {
 
 enum Command {
     Start,
-    /// Load this model in place of the current one.
-    Load(String),
+    /// Load this model beside the loaded ones, or unload it if it is loaded.
+    Toggle(String),
     /// Stop (letting open requests finish), then answer on `done` if given.
     Stop(Option<oneshot::Sender<()>>),
 }
@@ -104,12 +105,15 @@ impl Server {
         }
     }
 
-    /// Loads `id` in place of the current model (and remembers it for the next start).
-    pub fn load(&self, id: &str) {
-        let _ = self.commands.send(Command::Load(id.to_string()));
+    /// Loads `id` beside the loaded models (and remembers it for the next start), or unloads
+    /// it when it is loaded: what choosing it in the Model menu does. Decided when the command
+    /// runs, on the status as it is then.
+    pub fn toggle(&self, id: &str) {
+        let _ = self.commands.send(Command::Toggle(id.to_string()));
     }
 
-    /// The library as the Model menu shows it, refreshed on start and after each load.
+    /// The library as the Model menu shows it, refreshed on start and whenever the set of
+    /// loaded models changes (the menu, the web UI, a request's own load, idle unloading).
     pub fn models(&self) -> watch::Receiver<Vec<ModelChoice>> {
         self.models.clone()
     }
@@ -144,6 +148,26 @@ struct Running {
     app: App,
     grace: Duration,
     changes: watch::Receiver<u64>,
+    /// The loaded models the Model menu was last built with.
+    loaded: Vec<String>,
+}
+
+impl Running {
+    /// Passes the status on, and the library when the loaded models changed (or `always`).
+    fn publish(&mut self, outputs: &Outputs, always: bool) {
+        let status = self.app.status();
+        let loaded = loaded_ids(&status);
+        outputs.phase.send_replace(Phase::Running(Box::new(status)));
+        if always || loaded != self.loaded {
+            outputs.models.send_replace(model_choices(&self.app));
+            self.loaded = loaded;
+        }
+    }
+}
+
+/// The loaded models' ids, in load order.
+fn loaded_ids(status: &Status) -> Vec<String> {
+    status.models.iter().map(|m| m.model.id.clone()).collect()
 }
 
 /// What the control task tells the tray.
@@ -166,7 +190,7 @@ async fn control(
             Some(r) => tokio::select! {
                 command = inbox.recv() => command,
                 Ok(()) = r.changes.changed() => {
-                    phase.send_replace(Phase::Running(Box::new(r.app.status())));
+                    r.publish(&outputs, false);
                     continue;
                 }
             },
@@ -179,12 +203,15 @@ async fn control(
                 match start(&args, &autostart, phase).await {
                     Ok((app, grace)) => {
                         let changes = app.changes();
-                        phase.send_replace(Phase::Running(Box::new(app.status())));
+                        let status = app.status();
+                        let loaded = loaded_ids(&status);
+                        phase.send_replace(Phase::Running(Box::new(status)));
                         outputs.models.send_replace(model_choices(&app));
                         running = Some(Running {
                             app,
                             grace,
                             changes,
+                            loaded,
                         });
                     }
                     Err(message) => {
@@ -194,26 +221,33 @@ async fn control(
                 }
             }
             Command::Start => {}
-            Command::Load(id) => {
+            Command::Toggle(id) => {
                 let Some(r) = running.as_mut() else { continue };
-                // Keep passing the status on while it loads: the menu shows the progress.
-                let load = r.app.load(&id);
-                tokio::pin!(load);
-                loop {
-                    tokio::select! {
-                        result = &mut load => {
-                            if let Err(e) = result {
-                                tracing::error!("loading {id} failed: {e}");
+                if loaded_ids(&r.app.status()).contains(&id) {
+                    if let Err(e) = r.app.unload(&id).await {
+                        tracing::error!("unloading {id} failed: {e}");
+                    }
+                } else {
+                    // Keep passing the status on while it loads: the menu shows the progress.
+                    let load = r.app.load(&id);
+                    tokio::pin!(load);
+                    loop {
+                        tokio::select! {
+                            result = &mut load => {
+                                if let Err(e) = result {
+                                    tracing::error!("loading {id} failed: {e}");
+                                }
+                                break;
                             }
-                            break;
-                        }
-                        Ok(()) = r.changes.changed() => {
-                            phase.send_replace(Phase::Running(Box::new(r.app.status())));
+                            Ok(()) = r.changes.changed() => {
+                                phase.send_replace(Phase::Running(Box::new(r.app.status())));
+                            }
                         }
                     }
                 }
-                phase.send_replace(Phase::Running(Box::new(r.app.status())));
-                outputs.models.send_replace(model_choices(&r.app));
+                // Even a failed load, which changes nothing that is loaded, rebuilds the menu:
+                // the click toggled the item's check mark.
+                r.publish(&outputs, true);
             }
             Command::Stop(done) => {
                 if let Some(Running { app, grace, .. }) = running.take() {
@@ -234,7 +268,7 @@ async fn control(
 
 /// The library for the Model menu (reads model headers: quick for local files).
 fn model_choices(app: &App) -> Vec<ModelChoice> {
-    let loaded = app.status().model.map(|m| m.id);
+    let loaded = loaded_ids(&app.status());
     let entries = app.models().unwrap_or_else(|e| {
         tracing::warn!("cannot list the models: {e}");
         Vec::new()
@@ -243,7 +277,7 @@ fn model_choices(app: &App) -> Vec<ModelChoice> {
         .into_iter()
         .filter(|e| e.error.is_none())
         .map(|e| ModelChoice {
-            loaded: loaded.as_deref() == Some(e.id.as_str()),
+            loaded: loaded.contains(&e.id),
             fit: match e.budget.map(|b| b.fits) {
                 Some(Fit::Fits) => "fits",
                 Some(Fit::Tight) => "tight",

@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use paddock::autostart::Autostart as _;
-use paddock::server::{BenchState, Status};
+use paddock::server::{BenchState, Measured, Status};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
@@ -102,8 +102,9 @@ pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Rebuilds the Model menu whenever the library's list or the loaded model changes: one check
-/// item per model, the loaded one checked, each with the budget's fit verdict.
+/// Rebuilds the Model menu whenever the library's list or the loaded models change: one check
+/// item per model, every loaded one checked, each with the budget's fit verdict. Choosing a
+/// model that is not loaded loads it beside the others; choosing a loaded one unloads it.
 async fn follow_models<R: Runtime>(app: AppHandle<R>, menu: Submenu<R>) {
     let mut models = app.state::<Server>().models();
     loop {
@@ -130,7 +131,7 @@ fn fill_models<R: Runtime>(
             app,
             format!("{MODEL_PREFIX}{}", choice.id),
             format!("{} ({})", choice.id, choice.fit),
-            !choice.loaded,
+            true,
             choice.loaded,
             None::<&str>,
         )?;
@@ -190,7 +191,7 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         }
         id => {
             if let Some(model) = id.strip_prefix(MODEL_PREFIX) {
-                server.load(model);
+                server.toggle(model);
             }
             Ok(())
         }
@@ -283,11 +284,14 @@ impl View {
 #[derive(Debug, Clone, PartialEq)]
 struct Summary {
     state: Served,
+    /// The most recently used loaded model.
     model: Option<String>,
+    /// How many other models are loaded beside it.
+    others: usize,
     loading: Option<(String, f32)>,
     error: Option<String>,
-    /// What llama.cpp allocated for the model (weights, KV cache, state, compute) and the
-    /// machine's memory, bytes.
+    /// What llama.cpp allocated for every loaded model together (weights, KV cache, state,
+    /// compute) and the machine's memory, bytes.
     memory: Option<(u64, u64)>,
     tokens_per_second: Option<f64>,
     /// A benchmark that has the machine: model, repetitions done and in all.
@@ -317,23 +321,25 @@ impl Summary {
             },
             _ => Served::Idle,
         };
-        let measured = status.memory.measured.as_ref();
+        let used = in_use(status.models.iter().map(|m| &m.measured));
         let total = status.memory.machine.as_ref().map(|m| m.total_memory);
+        let model = status.model.as_ref().map(|m| m.model.id.clone());
         Self {
             state,
-            model: status.model.as_ref().map(|m| m.id.clone()),
+            others: status
+                .models
+                .iter()
+                .filter(|m| Some(&m.model.id) != model.as_ref())
+                .count(),
+            model,
             loading: status
                 .loading
                 .as_ref()
                 .map(|l| (l.model.clone(), l.progress)),
             error: status.error.clone(),
-            memory: measured.zip(total).map(|(m, total)| {
-                let used = m.weights
-                    + m.kv_cache.unwrap_or(0)
-                    + m.recurrent_state.unwrap_or(0)
-                    + m.compute.unwrap_or(0);
-                (used, total)
-            }),
+            memory: total
+                .filter(|_| !status.models.is_empty())
+                .map(|total| (used, total)),
             tokens_per_second: status.last_tps,
             bench: status
                 .bench
@@ -361,6 +367,9 @@ impl Summary {
             ),
             (Served::Idle | Served::Generating, _, Some(model)) => {
                 let mut line = model.clone();
+                if self.others > 0 {
+                    line += &format!(" +{}", self.others);
+                }
                 if let Some((used, total)) = self.memory {
                     line += &format!(" · {} of {}", size(used), size(total));
                 }
@@ -376,6 +385,20 @@ impl Summary {
             _ => (IconState::Idle, "Serving, no model loaded".to_string()),
         }
     }
+}
+
+/// What llama.cpp allocated for these models together: weights, KV cache, recurrent state and
+/// compute, each part it reported.
+fn in_use<'a>(measured: impl IntoIterator<Item = &'a Measured>) -> u64 {
+    measured
+        .into_iter()
+        .map(|m| {
+            m.weights
+                + m.kv_cache.unwrap_or(0)
+                + m.recurrent_state.unwrap_or(0)
+                + m.compute.unwrap_or(0)
+        })
+        .sum()
 }
 
 /// Binary units, as Activity Monitor and the web UI show them: MiB below 1 GiB.
@@ -402,6 +425,7 @@ mod tests {
         Summary {
             state,
             model: Some("SmolLM2".into()),
+            others: 0,
             loading: None,
             error: None,
             memory: Some((3 << 29, 24 << 30)),
@@ -428,6 +452,36 @@ mod tests {
             ..first
         };
         assert_eq!(small.line().1, "SmolLM2 · 289 MiB of 23.5 GiB");
+    }
+
+    #[test]
+    fn with_several_models_loaded_the_line_counts_the_others_and_sums_their_memory() {
+        let two = Summary {
+            others: 1,
+            ..summary(Served::Idle)
+        };
+        assert_eq!(
+            two.line(),
+            (
+                IconState::Idle,
+                "SmolLM2 +1 · 1.5 GiB of 24.0 GiB · 212 t/s".into()
+            )
+        );
+        let smol = Measured {
+            weights: 100 << 20,
+            kv_cache: Some(20 << 20),
+            recurrent_state: None,
+            compute: Some(5 << 20),
+        };
+        // Weights are measured first; parts not reported yet count as nothing.
+        let gemma = Measured {
+            weights: 240 << 20,
+            kv_cache: None,
+            recurrent_state: Some(1 << 20),
+            compute: None,
+        };
+        assert_eq!(in_use([&smol, &gemma]), 366 << 20);
+        assert_eq!(in_use([]), 0);
     }
 
     #[test]

@@ -175,6 +175,12 @@ def pixels(path):
                           capture_output=True, text=True).stdout
 
 
+def size(n):
+    """Bytes as the status line writes them: MiB below 1 GiB, else GiB with one decimal."""
+    mib = n / 2**20
+    return f"{mib:.0f} MiB" if mib < 1024 else f"{mib / 1024:.1f} GiB"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -404,21 +410,56 @@ def test_unloading_and_loading_a_model_show_in_the_status_line(app, tray):
     wait_for("the idle icon", lambda: tray.icon_is("idle"))
 
 
-def test_the_model_menu_lists_the_library_and_switches_models(app, tray):
+def test_the_model_menu_loads_models_beside_and_unloads_them(app, tray):
     gemma = "gemma-3-270m-q4_k_m"
 
     def models():
         return {i["label"].replace("__", "_"): i for i in tray.submenu("Model")}
 
-    wait_for("the model menu", lambda: f"{MODEL} (fits)" in models())
-    assert models()[f"{MODEL} (fits)"]["toggle-state"] == 1
-    assert models()[f"{gemma} (fits)"]["toggle-state"] == 0
-    for model in (gemma, MODEL):  # and back, so later starts serve the first model again
+    def checked(model):
+        return models().get(f"{model} (fits)", {}).get("toggle-state")
+
+    def loaded():
+        return [m["id"] for m in json.loads(get(app.url + "/api/status")[1])["models"]]
+
+    def choose(model):
         tray.click_id(models()[f"{model} (fits)"]["id"])
-        wait_for(f"{model} loaded", lambda: tray.status().startswith(model + " · "), timeout=120)
-        assert json.loads(get(app.url + "/api/status")[1])["model"]["id"] == model
-        wait_for("the check mark to move",
-                 lambda: models().get(f"{model} (fits)", {}).get("toggle-state") == 1)
+
+    wait_for("the model menu", lambda: f"{MODEL} (fits)" in models())
+    assert checked(MODEL) == 1 and checked(gemma) == 0
+    # Every entry can be chosen, loaded or not: choosing a loaded one unloads it.
+    assert all(i.get("enabled", True) for i in models().values()), models()
+
+    # Choosing Gemma loads it beside SmolLM2: both checked; the status line names Gemma (used
+    # last), counts the other, and its memory is what both take together.
+    choose(gemma)
+    line = wait_for("Gemma beside SmolLM2",
+                    lambda: re.fullmatch(rf"{re.escape(gemma)} \+1 · (.+) of \d+\.\d GiB", tray.status()),
+                    timeout=120)
+    status = json.loads(get(app.url + "/api/status")[1])
+    assert [m["id"] for m in status["models"]] == [MODEL, gemma]
+    assert status["model"]["id"] == gemma
+    both = sum(m["measured"]["weights"] + (m["measured"]["kv_cache"] or 0)
+               + (m["measured"]["recurrent_state"] or 0) + (m["measured"]["compute"] or 0)
+               for m in status["models"])
+    assert line.group(1) == size(both), (line.group(0), both)
+    wait_for("both check marks", lambda: checked(MODEL) == 1 and checked(gemma) == 1)
+
+    # Choosing SmolLM2, loaded, unloads it alone; choosing it again loads it back beside Gemma.
+    choose(MODEL)
+    wait_for("SmolLM2 unloaded", lambda: re.fullmatch(rf"{re.escape(gemma)} · .+ of .*", tray.status()))
+    assert loaded() == [gemma]
+    wait_for("its check mark to clear", lambda: checked(MODEL) == 0 and checked(gemma) == 1)
+    choose(MODEL)
+    wait_for("SmolLM2 back", lambda: tray.status().startswith(f"{MODEL} +1 · "), timeout=120)
+    assert loaded() == [gemma, MODEL]
+
+    # Unloading Gemma leaves SmolLM2 alone, the model later starts serve (it was chosen last).
+    choose(gemma)
+    wait_for("Gemma unloaded", lambda: re.fullmatch(rf"{re.escape(MODEL)} · .+ of .*", tray.status()))
+    assert loaded() == [MODEL]
+    wait_for("the check marks", lambda: checked(MODEL) == 1 and checked(gemma) == 0)
+    wait_for("the idle icon", lambda: tray.icon_is("idle"))
 
 
 def test_a_second_launch_shows_the_running_app_instead(app, tray):
