@@ -156,6 +156,7 @@ impl App {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.state.stopping.cancel();
         let drained = match tokio::time::timeout(grace, &mut self.server).await {
             Ok(_) => true,
             Err(_) => {

@@ -560,3 +560,28 @@ async fn a_request_loads_the_model_it_names_and_an_idle_model_unloads() {
         common::SMOLLM2_ID
     );
 }
+
+#[tokio::test]
+async fn an_open_event_stream_does_not_hold_up_a_stop() {
+    let app = paddock::App::start(common::settings(|_| {})).await.unwrap();
+    let events = reqwest::get(format!("http://{}/api/events", app.addr()))
+        .await
+        .unwrap();
+    let mut events = futures::StreamExt::boxed(events.bytes_stream());
+    let first = futures::StreamExt::next(&mut events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: status"));
+    // The web UI and the app's window keep this stream open: the stop ends it, and does not
+    // wait out the grace period for it.
+    assert!(
+        app.stop(Duration::from_secs(20)).await,
+        "the stream held the stop"
+    );
+    while let Some(chunk) = futures::StreamExt::next(&mut events).await {
+        if chunk.is_err() {
+            break;
+        }
+    }
+}

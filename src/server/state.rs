@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 use crate::chat::ChatTemplate;
 use crate::router::{LoadedModel, ModelRouter};
@@ -21,6 +22,9 @@ pub struct AppState {
     /// What the admin API needs beyond the router (library, settings file, login item);
     /// none in bare test servers.
     pub admin: Option<Arc<Admin>>,
+    /// Cancelled when the server stops: endless streams (`/api/events`) end, so the graceful
+    /// shutdown does not wait the whole grace period for them.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {
@@ -32,6 +36,7 @@ impl AppState {
             cors_origins: Arc::new([]),
             templates: Arc::default(),
             admin: None,
+            stopping: CancellationToken::new(),
         }
     }
 

@@ -298,7 +298,8 @@ pub async fn events(State(state): State<AppState>) -> Response {
         .boxed(),
         None => router.boxed(),
     };
-    let stream = changes.filter_map(move |_| {
+    let stopping = state.stopping.clone().cancelled_owned();
+    let stream = changes.take_until(stopping).filter_map(move |_| {
         let json = serde_json::to_string(&status(&state)).unwrap_or_default();
         let changed = json != last;
         last.clone_from(&json);
