@@ -92,9 +92,26 @@ fn concurrent_greedy_requests_match_the_same_requests_run_alone() {
         .map(|p| engine.submit(greedy(&engine, &chatml(p), 48)).unwrap())
         .collect();
     let together: Vec<_> = receivers.into_iter().map(wait).collect();
+    // Each answer is its own prompt's: a slot mixed up with another would start elsewhere.
+    // Not always equal to the end: llama.cpp's CPU kernels sum in another order for another
+    // batch shape, and a near-tie can flip late in an answer (CI once saw "making it
+    // suitable" for "making it ideal" after eleven words).
+    let start = |text: &str| {
+        text.split_whitespace()
+            .take(8)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut equal = 0;
     for (i, ((a, _), (b, _))) in alone.iter().zip(&together).enumerate() {
-        assert_eq!(a, b, "prompt {i} differs when batched");
+        assert_eq!(
+            start(a),
+            start(b),
+            "prompt {i} starts differently when batched"
+        );
+        equal += usize::from(a == b);
     }
+    assert!(equal >= PROMPTS.len() / 2, "{alone:?} vs {together:?}");
 }
 
 #[test]
