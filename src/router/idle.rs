@@ -2,18 +2,14 @@
 
 use std::time::Duration;
 
-use super::{read, write, ModelRouter};
+use super::{read, take_models, write, ModelRouter};
 
 impl ModelRouter {
     /// Unloads every model whose idle time has passed with no request on it; returns their ids.
     pub fn unload_idle(&self) -> Vec<String> {
-        let mut models = write(&self.models);
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut *models).into_iter().partition(|m| {
-                !m.pinned && m.idle_unload.is_some_and(|ttl| m.idle_for() >= ttl) && !m.in_use()
-            });
-        *models = kept;
-        drop(models);
+        let gone = take_models(&mut write(&self.models), |m| {
+            !m.pinned && m.idle_unload.is_some_and(|ttl| m.idle_for() >= ttl) && !m.in_use()
+        });
         let ids: Vec<String> = gone.into_iter().map(|m| m.id).collect();
         if !ids.is_empty() {
             tracing::info!(models = ?ids, "unloading idle models");

@@ -146,20 +146,15 @@ impl ModelRouter {
 
     /// Serves an already loaded engine (tests, tools that load themselves).
     pub fn insert(&self, id: String, aliases: Vec<String>, engine: EngineHandle, spec: EngineSpec) {
-        let mut models = write(&self.models);
-        models.retain(|m| m.id != id);
-        models.push(LoadedModel {
+        let request = LoadRequest {
             id,
             aliases,
-            engine,
-            loaded_at: SystemTime::now(),
-            predicted: None,
             spec,
+            predicted: None,
             pinned: false,
             idle_unload: None,
-            last_used: Arc::new(Mutex::new(Instant::now())),
-        });
-        drop(models);
+        };
+        self.add(request, engine, Arc::new(Mutex::new(Instant::now())));
         self.changed();
     }
 
@@ -276,6 +271,16 @@ impl ModelRouter {
             model: request.id.clone(),
             reason: e.to_string(),
         })?;
+        Ok(self.add(request, engine, last_used))
+    }
+
+    /// Serves `engine` as the model `request` describes, in place of one by the same id.
+    fn add(
+        &self,
+        request: LoadRequest,
+        engine: EngineHandle,
+        last_used: Arc<Mutex<Instant>>,
+    ) -> LoadedModel {
         let model = LoadedModel {
             id: request.id,
             aliases: request.aliases,
@@ -288,20 +293,17 @@ impl ModelRouter {
             last_used,
         };
         let mut models = write(&self.models);
-        models.retain(|m| m.id != model.id);
+        take_models(&mut models, |m| m.id == model.id);
         models.push(model.clone());
-        Ok(model)
+        model
     }
 
     /// Unloads one model, by id or alias (its memory is freed once its running requests end).
     pub fn unload(&self, name: &str) -> Result<(), RouterError> {
-        let mut models = write(&self.models);
-        let before = models.len();
-        models.retain(|m| !m.answers_to(name));
-        if models.len() == before {
+        let gone = take_models(&mut write(&self.models), |m| m.answers_to(name));
+        if gone.is_empty() {
             return Err(RouterError::UnknownModel { name: name.into() });
         }
-        drop(models);
         self.changed();
         Ok(())
     }
@@ -316,7 +318,7 @@ impl ModelRouter {
     /// call from a blocking task). Whether they all did; a request still holding a model keeps
     /// its thread going.
     pub fn unload_and_wait(&self, timeout: Duration) -> bool {
-        let gone = std::mem::take(&mut *write(&self.models));
+        let gone = take_models(&mut write(&self.models), |_| true);
         self.changed();
         wait_for_exit(gone, timeout)
     }
@@ -408,6 +410,16 @@ impl ModelRouter {
         })));
         spec
     }
+}
+
+/// Takes the models `which` picks out of the list (unloading them), keeping the others in order.
+fn take_models(
+    models: &mut Vec<LoadedModel>,
+    which: impl Fn(&LoadedModel) -> bool,
+) -> Vec<LoadedModel> {
+    let (gone, kept) = std::mem::take(models).into_iter().partition(which);
+    *models = kept;
+    gone
 }
 
 /// Waits up to `timeout` for the engine threads of unloaded models to end.

@@ -1,12 +1,14 @@
 //! Making room for a model beside the loaded ones: while the budgets say they do not fit
 //! together, the least recently used model that is neither pinned nor in use is unloaded.
-//! What a model needs is its predicted budget (an upper bound: llama.cpp's compute buffer is
-//! the one estimated part), so a load never counts on memory a loaded model may still take.
+//! What a model needs is its predicted budget (llama.cpp's own figures from a dry run, or an
+//! upper-bound estimate where none ran), so a load never counts on memory a loaded model may
+//! still take.
 
 use crate::budget::{self, Budget, Fit};
 
 use super::{
-    wait_for_exit, write, LoadRequest, LoadedModel, ModelRouter, RouterError, ENGINE_EXIT,
+    take_models, wait_for_exit, write, LoadRequest, LoadedModel, ModelRouter, RouterError,
+    ENGINE_EXIT,
 };
 
 impl ModelRouter {
@@ -52,10 +54,7 @@ impl ModelRouter {
                 }
             }
         }
-        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *models)
-            .into_iter()
-            .partition(|m| going.contains(&m.id));
-        *models = kept;
+        let gone = take_models(&mut models, |m| going.contains(&m.id));
         drop(models);
         if gone.is_empty() {
             return Ok(());

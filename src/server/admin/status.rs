@@ -141,10 +141,11 @@ pub struct ServerInfo {
 /// The status as of now.
 pub fn status(state: &AppState) -> Status {
     let router = &state.router;
-    let (models, model) = router.with_models(|ms| {
-        let recent = ms.iter().min_by_key(|m| m.idle_for()).map(loaded_status);
+    let (models, recent) = router.with_models(|ms| {
+        let recent = (0..ms.len()).min_by_key(|&i| ms[i].idle_for());
         (ms.iter().map(loaded_status).collect::<Vec<_>>(), recent)
     });
+    let model = recent.map(|i| models[i].clone());
     let loading = router.loading();
     let error = router.last_error();
     let server_state = match (models.is_empty(), &loading, &error) {
