@@ -1,7 +1,7 @@
 use paddock::engine::{EngineError, Grammar};
 use serde_json::{json, Value};
 
-use crate::common::{self, TestServer};
+use crate::common::{self, post, TestServer};
 use crate::engine::{chatml, engine, greedy, wait};
 
 fn grammar(gbnf: &str) -> Option<Grammar> {
@@ -115,16 +115,6 @@ async fn embeddings_are_unit_vectors_and_do_not_disturb_generation() {
             Err(EngineError::InvalidRequest { param: "input", .. })
         ));
     }
-}
-
-async fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 fn weather_tool() -> Value {

@@ -14,7 +14,7 @@ use paddock::config::{RawModelSettings, RawSettings};
 use paddock::engine::{EngineHandle, LoadProgress};
 use paddock::router::{LoadRequest, ModelRouter};
 
-use crate::common::{self, get, send, TestServer};
+use crate::common::{self, get, post, TestServer};
 
 const GEMMA_ID: &str = "gemma-3-270m-q4_k_m";
 
@@ -35,10 +35,6 @@ fn chat(model: &str, content: &str, max_tokens: u32) -> Value {
     let mut body = common::chat(content, max_tokens);
     body["model"] = json!(model);
     body
-}
-
-async fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    send(server, reqwest::Method::POST, path, body).await
 }
 
 #[tokio::test]

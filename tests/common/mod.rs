@@ -164,6 +164,15 @@ pub async fn send(
 }
 
 /// [`send`] to a whole URL (a server in another process).
+/// POSTs `body` as JSON; the status and the JSON answer.
+pub async fn post(
+    server: &TestServer,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    send(server, reqwest::Method::POST, path, body).await
+}
+
 pub async fn send_to(
     url: String,
     method: reqwest::Method,
