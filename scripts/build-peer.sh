@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build llama.cpp's own llama-bench and llama-server, for benchmark comparison ONLY.
+# Build llama.cpp's own llama-bench, llama-server and rpc-server, for benchmark comparison ONLY.
 # They are never part of Paddock. Source: the llama.cpp tree vendored in the
 # llama-cpp-python sdist on PyPI (pinned), so no git/network access beyond PyPI is needed.
-# Output: build/peer/{llama-bench,llama-server,VERSION}. Idempotent.
+# Output: build/peer/{llama-bench,llama-server,rpc-server,VERSION}. Idempotent.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +15,7 @@ JOBS="${JOBS:-$(nproc)}"
 
 log() { echo "[build-peer] $*"; }
 
-if [[ -x "$OUT/llama-bench" && -x "$OUT/llama-server" && -f "$OUT/VERSION" ]]; then
+if [[ -x "$OUT/llama-bench" && -x "$OUT/llama-server" && -x "$OUT/rpc-server" && -f "$OUT/VERSION" ]]; then
   log "peer binaries already present in $OUT ($(head -n1 "$OUT/VERSION")); skipping"
   exit 0
 fi
@@ -39,20 +39,20 @@ if [[ ! -f "$LLAMA_DIR/CMakeLists.txt" ]]; then
 fi
 [[ -f "$LLAMA_DIR/CMakeLists.txt" ]] || { echo "[build-peer] vendored llama.cpp not found at $LLAMA_DIR" >&2; exit 1; }
 
-log "configuring llama.cpp (Release, GGML_NATIVE=ON, OpenMP, no curl)"
+log "configuring llama.cpp (Release, GGML_NATIVE=ON, OpenMP, RPC, no curl)"
 cmake -S "$LLAMA_DIR" -B "$SRC/build" \
   -DCMAKE_BUILD_TYPE=Release \
-  -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
+  -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_RPC=ON \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
   -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
   -DBUILD_SHARED_LIBS=OFF >"$SRC/cmake-configure.log" 2>&1 \
   || { tail -n 50 "$SRC/cmake-configure.log" >&2; exit 1; }
 
-log "building llama-bench llama-server with $JOBS jobs (nice)"
+log "building llama-bench llama-server rpc-server with $JOBS jobs (nice)"
 nice -n 10 cmake --build "$SRC/build" --config Release -j "$JOBS" \
-  --target llama-bench llama-server
+  --target llama-bench llama-server rpc-server
 
-for b in llama-bench llama-server; do
+for b in llama-bench llama-server rpc-server; do
   f="$(find "$SRC/build" -type f -name "$b" -perm -u+x | head -n1)"
   [[ -n "$f" ]] || { echo "[build-peer] $b not produced" >&2; exit 1; }
   cp "$f" "$OUT/$b"
@@ -70,7 +70,7 @@ VER_LINE="$("$OUT/llama-server" --version 2>&1 | grep -m1 -i 'version' || true)"
   fi
   grep -m1 -E 'ggml (version|commit)' "$SRC/cmake-configure.log" | sed 's/^-- */cmake: /' || true
   "$OUT/llama-server" --version 2>&1 | grep -i 'built with' || true
-  echo "cmake: Release GGML_NATIVE=ON GGML_OPENMP=ON LLAMA_CURL=OFF"
+  echo "cmake: Release GGML_NATIVE=ON GGML_OPENMP=ON GGML_RPC=ON LLAMA_CURL=OFF"
 } >"$OUT/VERSION"
 
 "$OUT/llama-bench" --help >/dev/null 2>&1 || { echo "[build-peer] llama-bench does not run" >&2; exit 1; }

@@ -11,12 +11,14 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::autostart::Autostart;
+use crate::budget::Budget;
 use crate::config::Settings;
 use crate::engine::model_id;
+use crate::engine::rpc::Workers;
 use crate::error::{Error, Result};
 use crate::library::Entry;
 use crate::library::{self, Library};
-use crate::router::{LoadRequest, ModelRouter, RouterError};
+use crate::router::{LoadRequest, ModelRouter, Remote, RouterError};
 use crate::server::{self, Admin, AppState, Choice, Status};
 
 /// How long a stop waits for the engine threads to end once no request holds them: one
@@ -52,14 +54,12 @@ impl App {
                 source,
             })?;
         let addr = listener.local_addr()?;
-        // Workers first: their devices must be registered before the first model loads.
+        // What the workers have free, for the budget of the model spread over them (it loads
+        // in a process of its own, which connects to them).
         let rpc = settings.rpc.clone();
-        let workers = tokio::task::spawn_blocking(move || match rpc.is_empty() {
-            true => Ok(Default::default()),
-            false => crate::engine::rpc::connect(&rpc),
-        })
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+        let workers = tokio::task::spawn_blocking(move || crate::engine::rpc::survey(&rpc))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let mut library = Library::new(
             Some(&settings.model_path),
             library::budget_settings(&settings.engine),
@@ -67,13 +67,18 @@ impl App {
         library.machine.memory_limit = settings.memory_limit;
         let router = Arc::new(ModelRouter::new());
         router.set_machine(library.machine.clone());
+        let remote = (!settings.rpc.is_empty()).then(|| Remote {
+            workers: settings.rpc.clone(),
+            local_share: library::with_workers(&library.machine, &workers).1,
+        });
         let first = LoadRequest {
             id: model_id(&settings.model_path),
             aliases: settings.aliases.clone(),
-            predicted: predicted(&library, &settings),
+            predicted: predicted(&library, &settings, &workers),
             spec: settings.engine.clone(),
             pinned: settings.pinned,
             idle_unload: settings.idle_unload,
+            remote,
         };
         router.set_default(&first.id);
         // The caller's progress hook (a CLI progress bar) is for this first load only.
@@ -202,8 +207,12 @@ async fn unload_when_idle(router: std::sync::Weak<ModelRouter>) {
 }
 
 /// The budget of the configured model, when the library can read it.
-fn predicted(library: &Library, settings: &Settings) -> Option<crate::budget::Budget> {
+fn predicted(library: &Library, settings: &Settings, workers: &Workers) -> Option<Budget> {
     let id = model_id(&settings.model_path);
     let file = library.files().into_iter().find(|f| f.id == id)?;
-    library.describe_serving(file, &settings.engine).budget
+    let entry = match settings.rpc.is_empty() {
+        true => library.describe_serving(file, &settings.engine),
+        false => library.describe_spread(file, &settings.engine, workers),
+    };
+    entry.budget
 }

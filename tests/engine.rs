@@ -316,9 +316,29 @@ fn logprobs_describe_the_greedy_choice() {
     }
 }
 
+/// The first generated token's five most likely candidates (id, log-probability), and the
+/// completion.
+fn first_candidates(engine: &EngineHandle, prompt: &str) -> (Vec<(i32, f32)>, Completion) {
+    let mut request = greedy(engine, prompt, 1);
+    request.logprobs = Some(5);
+    let mut rx = engine.submit(request).unwrap();
+    let mut top = Vec::new();
+    while let Some(event) = rx.blocking_recv() {
+        match event {
+            Event::Token(t) => {
+                let logprob = t.logprob.expect("logprobs were asked for");
+                top = logprob.top.iter().map(|c| (c.id, c.logprob)).collect();
+            }
+            Event::Done(done) => return (top, done),
+            Event::Error(e) => panic!("request failed: {e}"),
+        }
+    }
+    panic!("event stream ended without Done");
+}
+
 /// Gemma 3 keeps only the last 512 positions in its sliding-window layers: a cached prefix may
 /// be extended, but cutting it back past the window must fall back to a full prompt, never to
-/// a cache with holes. Either way the answer is the cold one.
+/// a cache with holes. Either way the answer is the cold one's.
 #[test]
 fn sliding_window_caches_are_reused_only_where_they_are_whole() {
     let spec = |path| {
@@ -340,17 +360,27 @@ fn sliding_window_caches_are_reused_only_where_they_are_whole() {
     );
 
     wait(warm.submit(greedy(&warm, &long, 8)).unwrap());
-    let (text, done) = wait(warm.submit(greedy(&warm, &extended, 8)).unwrap());
+    let (reused, done) = first_candidates(&warm, &extended);
     assert!(
         done.usage.cached_tokens > 1600,
         "an extended prompt reuses the cache: {:?}",
         done.usage
     );
+    // Only the new tokens are decoded, in batches of another shape than the cold run's (and
+    // so through other CPU kernels), so log-probabilities differ by up to ~0.15 and near-ties
+    // may go either way (they do on AVX-512); a cache with holes gives another distribution
+    // altogether.
     let fresh = cold();
-    assert_eq!(
-        text,
-        wait(fresh.submit(greedy(&fresh, &extended, 8)).unwrap()).0
-    );
+    let (recomputed, _) = first_candidates(&fresh, &extended);
+    for (id, logprob) in reused.iter().take(3) {
+        let cold = recomputed.iter().find(|(c, _)| c == id).unwrap_or_else(|| {
+            panic!("{id} is not in the cold top 5: {reused:?} vs {recomputed:?}")
+        });
+        assert!(
+            (logprob - cold.1).abs() < 0.25,
+            "{reused:?} vs {recomputed:?}"
+        );
+    }
 
     let (text, done) = wait(warm.submit(greedy(&warm, &diverging, 8)).unwrap());
     assert_eq!(

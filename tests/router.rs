@@ -344,6 +344,7 @@ async fn a_load_holds_up_no_request_to_a_loaded_model() {
             predicted: None,
             pinned: false,
             idle_unload: None,
+            remote: None,
         })
     });
     wait_reached

@@ -29,6 +29,10 @@ struct Cli {
 
 fn main() {
     paddock::init_logging();
+    // A model spread over RPC workers runs in a child started from this very program.
+    if let Some(status) = paddock::engine::hosted::host_main() {
+        std::process::exit(status);
+    }
     let cli = Cli::parse_from(normalize_llama_args(std::env::args()));
     app(Builder::default(), cli.serve)
         .build(tauri::generate_context!())

@@ -87,7 +87,7 @@ pub struct ServeArgs {
     /// has, less the OS reserve); loading past it unloads idle models first.
     #[arg(long)]
     pub memory_limit_mib: Option<u64>,
-    /// Spread models over these `paddock worker`s too: host:port,host:port (docs/rpc.md).
+    /// Spread the model over these `paddock worker`s too: host:port,host:port (docs/rpc.md).
     #[arg(long, value_delimiter = ',')]
     pub rpc: Vec<String>,
     /// Accepted for llama-server compatibility: templates are always Jinja.

@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Called (on the engine thread) whenever the activity changes; must return quickly.
+/// Called (on the engine thread) with the new reading whenever the activity changes; must
+/// return quickly.
 #[derive(Clone)]
-pub struct ActivityHook(pub Arc<dyn Fn() + Send + Sync>);
+pub struct ActivityHook(pub Arc<dyn Fn(ActivityNow) + Send + Sync>);
 
 impl std::fmt::Debug for ActivityHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -16,7 +17,7 @@ impl std::fmt::Debug for ActivityHook {
 }
 
 /// A reading of [`Activity`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActivityNow {
     pub busy_slots: usize,
     /// Generation tokens/s of the last finished request (none before the first).
@@ -75,9 +76,20 @@ impl Activity {
         }
     }
 
-    fn changed(&self) {
+    /// Takes a reading made elsewhere: an engine in another process (`hosted`).
+    pub(super) fn set(&self, now: ActivityNow) {
+        let bits = |v: Option<f64>, none: u64| v.map_or(none, f64::to_bits);
+        self.busy.store(now.busy_slots, Ordering::Relaxed);
+        self.last_tps
+            .store(bits(now.last_tps, 0), Ordering::Relaxed);
+        self.last_acceptance
+            .store(bits(now.last_acceptance, NO_GUESSES), Ordering::Relaxed);
+        self.changed();
+    }
+
+    pub(super) fn changed(&self) {
         if let Some(ActivityHook(hook)) = &self.hook {
-            hook();
+            hook(self.now());
         }
     }
 }
@@ -90,7 +102,7 @@ mod tests {
     fn the_hook_hears_changes_only() {
         let count = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&count);
-        let activity = Activity::new(Some(ActivityHook(Arc::new(move || {
+        let activity = Activity::new(Some(ActivityHook(Arc::new(move |_| {
             seen.fetch_add(1, Ordering::Relaxed);
         }))));
         assert_eq!(activity.now().last_tps, None);

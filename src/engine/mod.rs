@@ -11,6 +11,7 @@ pub mod dry_run;
 mod embed;
 mod error;
 mod exited;
+pub mod hosted;
 mod output;
 pub mod probe;
 pub mod rpc;
@@ -285,8 +286,19 @@ impl EngineHandle {
         })
     }
 
+    /// Loads the model in a process of its own that spreads it over RPC `workers`: a worker
+    /// lost mid-use then ends that process, not this one ([`hosted`]).
+    pub fn spawn_hosted(spec: EngineSpec, workers: &[String]) -> Result<Self, EngineError> {
+        hosted::spawn(spec, workers)
+    }
+
     pub fn info(&self) -> &ModelInfo {
         &self.inner.info
+    }
+
+    /// Whether its engine has ended while handles remain: the process hosting it died.
+    pub fn has_exited(&self) -> bool {
+        self.inner.exited.wait(std::time::Duration::ZERO)
     }
 
     /// Busy slots and the last request's speed, as of now.

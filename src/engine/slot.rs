@@ -54,16 +54,29 @@ pub struct Job {
 }
 
 /// A slot as monitoring sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SlotStatus {
     pub id: i32,
     /// `idle`, `prompt` or `generating`.
-    pub state: &'static str,
+    #[serde(deserialize_with = "known_state")]
+    pub state: State,
     /// Tokens held in the KV cache for this slot (kept after a request for prefix reuse).
     pub n_cached: usize,
     /// Prompt and generated tokens of the running request (0 when idle).
     pub n_prompt: usize,
     pub n_generated: u32,
+}
+
+/// An alias, so serde's derive does not take it for borrowed data.
+type State = &'static str;
+
+/// A slot state reported by another process (`hosted`), as one of these.
+fn known_state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    Ok(["idle", "prompt", "generating"]
+        .into_iter()
+        .find(|s| *s == name)
+        .unwrap_or("idle"))
 }
 
 impl Slot {

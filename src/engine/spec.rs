@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 /// Everything `EngineHandle::spawn` needs. Built from `config::Settings` by the caller.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineSpec {
     pub model_path: PathBuf,
     /// Total context in tokens, shared by all slots (unified KV cache); 0 = the trained size.
@@ -31,8 +33,10 @@ pub struct EngineSpec {
     /// Speculative decoding: n-gram lookup, a draft model, how many tokens to guess.
     pub speculation: super::Speculation,
     /// Told the load's progress (0.0 to 1.0) while the model loads; for progress bars.
+    #[serde(skip)]
     pub load_progress: Option<LoadProgress>,
     /// Told when the engine's [`super::Activity`] changes (busy slots, last speed).
+    #[serde(skip)]
     pub on_activity: Option<super::ActivityHook>,
 }
 
@@ -46,7 +50,7 @@ impl std::fmt::Debug for LoadProgress {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FlashAttn {
     On,
     Off,
@@ -69,7 +73,7 @@ impl FromStr for FlashAttn {
 }
 
 /// KV cache element types llama-server accepts for `--cache-type-k/-v`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvType {
     F32,
     F16,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use super::types::TokenId;
 
 /// How an engine speculates. Defaults are llama-server's where it has the setting.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Speculation {
     /// Draft from earlier text of the same request (prompt, prediction, output).
     pub ngram: bool,
@@ -231,7 +231,7 @@ impl DecodeCost {
 }
 
 /// Guesses made and taken for one request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DraftStats {
     pub drafted: u32,
     pub accepted: u32,

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::EngineError;
 
 /// A token id in the model's vocabulary (llama.cpp's `llama_token`).
 pub type TokenId = i32;
 
 /// How to pick each next token. Defaults are llama-server's.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplingParams {
     /// 0 (or below) = greedy: always the most likely token, deterministic.
     pub temperature: f32,
@@ -30,13 +32,14 @@ pub struct SamplingParams {
     /// `None` = a fresh random seed per request.
     pub seed: Option<u32>,
     /// Added to the logits of these tokens; `f32::NEG_INFINITY` bans a token.
+    #[serde(with = "ban_as_null")]
     pub logit_bias: Vec<(TokenId, f32)>,
     /// Constrains the output to a GBNF grammar (JSON schemas, forced tool calls).
     pub grammar: Option<Grammar>,
 }
 
 /// A llama.cpp GBNF grammar the output must follow.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grammar {
     /// GBNF text whose start rule is `root`.
     pub gbnf: String,
@@ -66,7 +69,7 @@ impl Default for SamplingParams {
 }
 
 /// One generation request: a tokenized prompt plus how to sample and when to stop.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {
     /// Prompt tokens, special tokens included. Never empty.
     pub prompt: Vec<TokenId>,
@@ -86,12 +89,13 @@ pub struct Request {
     /// 0 turns speculation off for it, `None` keeps the server's setting.
     pub draft_max: Option<u32>,
     /// The request's tracing span; the engine thread enters it so slot logs name the request.
+    #[serde(skip, default = "tracing::Span::none")]
     pub span: tracing::Span,
 }
 
 /// What the engine sends back for a request, in order: any number of `Token`s, then exactly
 /// one `Done` or `Error`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum Event {
     Token(TokenDelta),
     Done(Completion),
@@ -100,30 +104,31 @@ pub enum Event {
 
 /// Text produced by one sampled token. `text` may be empty: bytes of a character split across
 /// tokens, or text held back because it may be the start of a stop string, arrive later.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenDelta {
     pub text: String,
     pub logprob: Option<TokenLogprob>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenLogprob {
     pub token: Candidate,
     /// Most likely tokens at this position, best first (`Request::logprobs` of them).
     pub top: Vec<Candidate>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub id: TokenId,
     /// The token's raw bytes; not always valid UTF-8 on its own.
     pub bytes: Vec<u8>,
     /// Natural log of the probability under the model's raw distribution (before sampling).
+    #[serde(with = "ban_as_null::one")]
     pub logprob: f32,
 }
 
 /// Why generation ended, as OpenAI names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FinishReason {
     /// An end-of-generation token or a stop string.
     Stop,
@@ -131,7 +136,7 @@ pub enum FinishReason {
     Length,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u32,
     /// Prompt tokens whose KV cache was reused from an earlier request (not decoded again).
@@ -139,7 +144,7 @@ pub struct Usage {
     pub completion_tokens: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     /// Prompt tokens actually decoded (prompt minus cached) and the time that took.
     pub prompt_decoded: u32,
@@ -170,7 +175,7 @@ fn per_second(tokens: u32, time: Duration) -> f64 {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
     pub finish_reason: FinishReason,
     pub usage: Usage,
@@ -178,7 +183,7 @@ pub struct Completion {
 }
 
 /// Facts about a loaded model that the server needs (templates, limits, listing).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub architecture: String,
     /// Context size the model was trained with.
@@ -203,4 +208,36 @@ pub struct ModelInfo {
     pub allocated: Option<super::Allocated>,
     /// How this engine speculates (off for models that cannot).
     pub speculation: super::Speculation,
+}
+
+/// JSON has no infinities, and a ban (a bias or log-probability of −∞) is one: it travels as
+/// `null` to an engine in another process (`hosted`).
+mod ban_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::TokenId;
+
+    pub fn serialize<S: Serializer>(bias: &[(TokenId, f32)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(bias.iter().map(|&(t, b)| (t, b.is_finite().then_some(b))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(TokenId, f32)>, D::Error> {
+        let bias: Vec<(TokenId, Option<f32>)> = Deserialize::deserialize(d)?;
+        Ok(bias
+            .into_iter()
+            .map(|(t, b)| (t, b.unwrap_or(f32::NEG_INFINITY)))
+            .collect())
+    }
+
+    pub mod one {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_some(&v.is_finite().then_some(*v))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+            Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NEG_INFINITY))
+        }
+    }
 }

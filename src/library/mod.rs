@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::budget::{self, Budget, Machine, ModelShape, RecurrentShape};
 use crate::catalog::{self, gguf::as_u64, GgufFile, ModelFacts, ModelFile};
+use crate::engine::rpc::Workers;
 use crate::engine::{EngineSpec, FlashAttn};
 
 pub mod bandwidth;
@@ -95,6 +96,14 @@ impl Library {
     /// One model's facts and budget under other settings (what-if, or before a load).
     pub fn describe(&self, file: ModelFile, settings: &budget::Settings) -> Entry {
         entry(file, settings, &self.machine, None)
+    }
+
+    /// One model as `spec` serves it spread over RPC workers: its budget is for this machine
+    /// and the workers' devices together ([`with_workers`]). Estimated: the dry run that gives
+    /// the exact compute buffer needs the workers' devices in this process.
+    pub fn describe_spread(&self, file: ModelFile, spec: &EngineSpec, workers: &Workers) -> Entry {
+        let (machine, _) = with_workers(&self.machine, workers);
+        entry(file, &budget_settings(spec), &machine, None)
     }
 
     /// One model as `spec` serves it: its budget counts the draft model too, if there is one.
@@ -340,6 +349,27 @@ pub fn markdown(entries: &[Entry], machine: &Machine) -> String {
 /// `blk.12.attn_q.weight` → 12.
 fn block_index(name: &str) -> Option<usize> {
     name.strip_prefix("blk.")?.split('.').next()?.parse().ok()
+}
+
+/// The machine a model spread over `workers` sees: their devices' free memory joins the GPU
+/// pool (a discrete one, or Metal's working set), as llama.cpp offloads to them as to GPUs.
+/// Also the share of the offloaded part that stays here: llama.cpp splits it by free memory,
+/// so none on a machine without a GPU.
+pub fn with_workers(machine: &Machine, workers: &Workers) -> (Machine, f64) {
+    let remote: u64 = workers.devices.iter().map(|d| d.memory_free).sum();
+    let local = machine.gpu_memory.or(machine.gpu_limit).unwrap_or(0);
+    let mut pooled = machine.clone();
+    if machine.unified {
+        pooled.gpu_limit = Some(local + remote);
+    } else if local + remote > 0 {
+        pooled.gpu_memory = Some(local + remote);
+    }
+    let share = if local + remote == 0 {
+        1.0
+    } else {
+        local as f64 / (local + remote) as f64
+    };
+    (pooled, share)
 }
 
 /// This machine: RAM from the OS, and the GPUs llama.cpp sees. On Apple Silicon the GPU shares

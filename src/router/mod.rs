@@ -68,8 +68,20 @@ pub struct LoadedModel {
     pub pinned: bool,
     /// Unloaded after this long without requests.
     pub idle_unload: Option<Duration>,
+    /// Spread over RPC workers, from a process of its own.
+    pub remote: Option<Remote>,
     /// When a request for it last started or ended (shared with its engine's activity hook).
     last_used: Arc<Mutex<Instant>>,
+}
+
+/// A model spread over RPC workers ([`EngineHandle::spawn_hosted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remote {
+    /// `host:port` of each worker.
+    pub workers: Vec<String>,
+    /// The share of its GPU part (`Budget::on_gpu`) held on this machine; llama.cpp splits
+    /// offloaded layers by the devices' free memory, so 0 on a machine with no GPU.
+    pub local_share: f64,
 }
 
 impl LoadedModel {
@@ -109,6 +121,8 @@ pub struct LoadRequest {
     pub predicted: Option<Budget>,
     pub pinned: bool,
     pub idle_unload: Option<Duration>,
+    /// Spread it over RPC workers; `None`: in this process, on this machine only.
+    pub remote: Option<Remote>,
 }
 
 /// Turns a name a request used into what to load; `UnknownModel` when nothing by that name
@@ -153,6 +167,7 @@ impl ModelRouter {
             predicted: None,
             pinned: false,
             idle_unload: None,
+            remote: None,
         };
         self.add(request, engine, Arc::new(Mutex::new(Instant::now())));
         self.changed();
@@ -267,7 +282,11 @@ impl ModelRouter {
     fn spawn(&self, request: LoadRequest) -> Result<LoadedModel, RouterError> {
         let last_used = Arc::new(Mutex::new(Instant::now()));
         let spec = self.instrument(request.spec.clone(), Arc::clone(&last_used));
-        let engine = EngineHandle::spawn(spec).map_err(|e| RouterError::Load {
+        let engine = match &request.remote {
+            None => EngineHandle::spawn(spec),
+            Some(remote) => EngineHandle::spawn_hosted(spec, &remote.workers),
+        };
+        let engine = engine.map_err(|e| RouterError::Load {
             model: request.id.clone(),
             reason: e.to_string(),
         })?;
@@ -290,6 +309,7 @@ impl ModelRouter {
             spec: request.spec,
             pinned: request.pinned,
             idle_unload: request.idle_unload,
+            remote: request.remote,
             last_used,
         };
         let mut models = write(&self.models);
@@ -326,6 +346,7 @@ impl ModelRouter {
     /// The model a request named, by id or alias. With no name: the one loaded model, or the
     /// default one when several are (clients that omit `model` mean "whatever is running").
     pub fn get(&self, name: Option<&str>) -> Result<LoadedModel, RouterError> {
+        self.drop_lost();
         let models = read(&self.models);
         let found = match name {
             Some(name) => models.iter().find(|m| m.answers_to(name)),
@@ -351,17 +372,38 @@ impl ModelRouter {
     /// The loaded models, in load order. The copies hold their engines: drop them soon, a
     /// held copy counts as a request using the model.
     pub fn list(&self) -> Vec<LoadedModel> {
+        self.drop_lost();
         read(&self.models).clone()
     }
 
     /// The ids of the loaded models, in load order.
     pub fn ids(&self) -> Vec<String> {
+        self.drop_lost();
         read(&self.models).iter().map(|m| m.id.clone()).collect()
     }
 
     /// Reads the loaded models without copying them (the status, shown often).
     pub fn with_models<T>(&self, f: impl FnOnce(&[LoadedModel]) -> T) -> T {
+        self.drop_lost();
         f(&read(&self.models))
+    }
+
+    /// Takes out the models whose engine ended under them (the process hosting one died:
+    /// a worker went away). A request naming one loads it again.
+    fn drop_lost(&self) {
+        if !read(&self.models).iter().any(|m| m.engine.has_exited()) {
+            return;
+        }
+        let lost = take_models(&mut write(&self.models), |m| m.engine.has_exited());
+        if let Some(m) = lost.first() {
+            let why = format!(
+                "`{}` stopped: its process ended; the next request for it loads it again",
+                m.id
+            );
+            tracing::warn!("{why}");
+            *lock(&self.last_error) = Some(why);
+            self.changed();
+        }
     }
 
     pub fn loading(&self) -> Option<Loading> {
@@ -386,7 +428,7 @@ impl ModelRouter {
     /// caller's own progress hook, e.g. the CLI's progress bar).
     fn instrument(&self, mut spec: EngineSpec, last_used: Arc<Mutex<Instant>>) -> EngineSpec {
         let changes = Arc::clone(&self.changes);
-        spec.on_activity = Some(ActivityHook(Arc::new(move || {
+        spec.on_activity = Some(ActivityHook(Arc::new(move |_| {
             *lock(&last_used) = Instant::now();
             changes.send_modify(|n| *n = n.wrapping_add(1));
         })));

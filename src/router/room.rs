@@ -7,7 +7,7 @@
 use crate::budget::{self, Budget, Fit};
 
 use super::{
-    take_models, wait_for_exit, write, LoadRequest, LoadedModel, ModelRouter, RouterError,
+    take_models, wait_for_exit, write, LoadRequest, LoadedModel, ModelRouter, Remote, RouterError,
     ENGINE_EXIT,
 };
 
@@ -23,6 +23,7 @@ impl ModelRouter {
             .map(|m| m.id.clone())
             .collect();
         if let (Some(machine), Some(need)) = (self.machine.get(), request.predicted.as_ref()) {
+            let need = here(need, request.remote.as_ref());
             let mut idle: Vec<&LoadedModel> = models
                 .iter()
                 .filter(|m| m.id != request.id && !m.pinned && !m.in_use())
@@ -32,11 +33,12 @@ impl ModelRouter {
             loop {
                 let staying: Vec<&LoadedModel> =
                     models.iter().filter(|m| !going.contains(&m.id)).collect();
-                let held: Vec<&Budget> = staying
+                let held: Vec<Budget> = staying
                     .iter()
-                    .filter_map(|m| m.predicted.as_ref())
+                    .filter_map(|m| Some(here(m.predicted.as_ref()?, m.remote.as_ref())))
                     .collect();
-                let short_by = match budget::fit_beside(need, &held, machine) {
+                let held: Vec<&Budget> = held.iter().collect();
+                let short_by = match budget::fit_beside(&need, &held, machine) {
                     Fit::DoesNotFit { short_by } if !staying.is_empty() => short_by,
                     // Alone, it is the planner's call: a configured model loads even when its
                     // budget says it is too big.
@@ -68,6 +70,16 @@ impl ModelRouter {
         }
         Ok(())
     }
+}
+
+/// What a model takes on this machine: one spread over workers leaves them their share of
+/// its GPU part.
+fn here(predicted: &Budget, remote: Option<&Remote>) -> Budget {
+    let mut budget = predicted.clone();
+    if let Some(remote) = remote {
+        budget.on_gpu = (budget.on_gpu as f64 * remote.local_share.clamp(0.0, 1.0)) as u64;
+    }
+    budget
 }
 
 fn why_kept(m: &LoadedModel) -> String {

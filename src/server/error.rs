@@ -227,6 +227,11 @@ impl From<EngineError> for ApiError {
                 retry_after: Some(1),
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable_error", format!("server busy: {e}; retry shortly"))
             },
+            // The router loads it again for the next request (without a lost worker).
+            EngineError::Lost(_) => Self {
+                retry_after: Some(5),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable_error", e.to_string())
+            },
             EngineError::Load { .. }
             | EngineError::Context(_)
             | EngineError::Decode(_)

@@ -58,6 +58,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     paddock::init_logging();
+    if let Some(status) = paddock::engine::hosted::host_main() {
+        std::process::exit(status);
+    }
     match Cli::parse_from(normalize_llama_args(std::env::args())).command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),

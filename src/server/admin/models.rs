@@ -14,7 +14,7 @@ use crate::catalog::ModelFile;
 use crate::config::{RawEngine, RawModel, RawSettings, Settings};
 use crate::engine::model_id;
 use crate::library::{self, Entry};
-use crate::router::{LoadRequest, Planner, RouterError};
+use crate::router::{LoadRequest, Planner, Remote, RouterError};
 
 use super::super::error::ApiError;
 use super::super::json::Json;
@@ -195,6 +195,7 @@ pub async fn unload(
 /// Also what a request naming a model that is not loaded goes through (`ModelRouter::acquire`).
 pub fn plan_load(admin: &Admin, choice: &Choice) -> Result<LoadRequest, ApiError> {
     let (entry, settings) = plan(admin, choice)?;
+    let remote = remote(admin, &entry.id, &settings);
     if let Some(Fit::DoesNotFit { short_by }) = entry.budget.as_ref().map(|b| b.fits) {
         return Err(ApiError::invalid(
             "model",
@@ -213,6 +214,21 @@ pub fn plan_load(admin: &Admin, choice: &Choice) -> Result<LoadRequest, ApiError
         predicted: entry.budget,
         pinned: settings.pinned,
         idle_unload: settings.idle_unload,
+        remote,
+    })
+}
+
+/// The workers the model is spread over: `--rpc` (`[server] rpc`) is for the configured
+/// model, as llama-server's is for its one model; a worker serves one process at a time.
+pub fn remote(admin: &Admin, id: &str, settings: &Settings) -> Option<Remote> {
+    let configured = admin.raw().model.path.as_deref().map(model_id);
+    if settings.rpc.is_empty() || configured.as_deref() != Some(id) {
+        return None;
+    }
+    let (_, local_share) = library::with_workers(&admin.library.machine, &admin.workers);
+    Some(Remote {
+        workers: settings.rpc.clone(),
+        local_share,
     })
 }
 
@@ -249,7 +265,12 @@ impl Choice {
 fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
     let (file, settings) = model_file(admin, choice)?;
     let name = file.id.clone();
-    let entry = admin.library.describe_serving(file, &settings.engine);
+    let entry = match remote(admin, &name, &settings) {
+        Some(_) => admin
+            .library
+            .describe_spread(file, &settings.engine, &admin.workers),
+        None => admin.library.describe_serving(file, &settings.engine),
+    };
     if let Some(why) = &entry.error {
         return Err(ApiError::invalid(
             "model",

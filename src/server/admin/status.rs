@@ -88,6 +88,9 @@ pub struct LoadedStatus {
     pub predicted: Option<Budget>,
     /// What llama.cpp reports for it.
     pub measured: Measured,
+    /// The RPC workers it is spread over (`host:port`), from a process of its own; empty
+    /// when it runs in the server's process, on this machine only.
+    pub workers: Vec<String>,
 }
 
 /// How the loaded model speculates (off for models that cannot drop a rejected guess).
@@ -114,7 +117,8 @@ pub struct Memory {
     /// compute buffers, the server itself).
     pub process_resident: Option<u64>,
     /// Devices lent by RPC workers (`serve --rpc`), with the memory they had free at start
-    /// (the machine's GPU pool counts them), and the workers that did not answer.
+    /// (the budget of the model spread over them counts it), and the workers that did not
+    /// answer.
     pub workers: crate::engine::rpc::Workers,
 }
 
@@ -205,6 +209,11 @@ fn loaded_status(m: &LoadedModel) -> LoadedStatus {
             recurrent_state: info.allocated.map(|a| a.recurrent_state),
             compute: info.allocated.map(|a| a.compute),
         },
+        workers: m
+            .remote
+            .as_ref()
+            .map(|r| r.workers.clone())
+            .unwrap_or_default(),
     }
 }
 

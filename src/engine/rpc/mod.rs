@@ -1,20 +1,22 @@
 //! ggml's RPC backend: one machine's devices served to another over TCP. `serve_worker` exposes
 //! this machine (`paddock worker`); `connect` makes other machines' devices part of every model
 //! this process loads afterwards, as llama-server's `--rpc` does: llama.cpp then splits layers
-//! and KV cache over local and remote devices by their free memory.
+//! and KV cache over local and remote devices by their free memory. The server itself only
+//! `survey`s its workers; the model spread over them loads in a process of its own
+//! (`engine::hosted`), which connects.
 //!
 //! The crate binds none of ggml-rpc.h, so its entry points are fetched from the backend registry
 //! (`ggml_backend_reg_get_proc_address`), which works whether ggml is linked in or loaded as
-//! modules. llama.cpp's RPC client aborts the process when it cannot reach a worker, so every
-//! worker is first greeted here ([`greet`]), where a failure is an ordinary error.
+//! modules.
 
 use std::ffi::{c_char, CStr, CString};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Once;
-use std::time::Duration;
 
 use llama_cpp_sys_2 as sys;
+
+mod greeting;
+
+pub use greeting::{greet, is_endpoint, survey};
 
 use super::{backend, EngineError};
 
@@ -23,13 +25,6 @@ use super::{backend, EngineError};
 pub const PROTOCOL_MAJOR: u8 = 7;
 /// Port llama.cpp's own `rpc-server` uses by default.
 pub const DEFAULT_PORT: u16 = 50052;
-
-const CMD_HELLO: u8 = 14;
-/// `rpc_msg_hello_req`: transport capabilities (all zero: plain TCP).
-const CONN_CAPS: usize = 24;
-/// How long a worker has to answer the greeting. A worker serves one client at a time, so a
-/// busy one accepts the connection and then stays silent.
-const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A device another machine lends through its worker.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -42,74 +37,6 @@ pub struct RemoteDevice {
     pub description: String,
     pub memory_free: u64,
     pub memory_total: u64,
-}
-
-/// Checks that a worker is there, speaks this protocol version and is free to serve us.
-/// Returns its protocol version as `major.minor.patch`.
-pub fn greet(endpoint: &str) -> Result<String, EngineError> {
-    let fail = |reason: String| EngineError::Rpc {
-        endpoint: endpoint.to_string(),
-        reason,
-    };
-    let addr = resolve(endpoint).map_err(fail)?;
-    let mut socket = TcpStream::connect_timeout(&addr, GREETING_TIMEOUT).map_err(|e| {
-        fail(format!(
-            "cannot connect: {e} (is `paddock worker` running there?)"
-        ))
-    })?;
-    socket
-        .set_read_timeout(Some(GREETING_TIMEOUT))
-        .and_then(|()| socket.set_write_timeout(Some(GREETING_TIMEOUT)))
-        .map_err(|e| fail(e.to_string()))?;
-    let mut hello = vec![CMD_HELLO];
-    hello.extend_from_slice(&(CONN_CAPS as u64).to_le_bytes());
-    hello.extend_from_slice(&[0; CONN_CAPS]);
-    socket
-        .write_all(&hello)
-        .map_err(|e| fail(format!("cannot send the greeting: {e}")))?;
-    // `| size: u64 | major minor patch pad | caps |`
-    let mut answer = [0u8; 8 + 4 + CONN_CAPS];
-    socket.read_exact(&mut answer).map_err(|e| {
-        fail(match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                "no answer: the worker is serving another machine (a worker serves one at a time)"
-                    .into()
-            }
-            _ => format!("not a ggml RPC worker ({e})"),
-        })
-    })?;
-    let size = u64::from_le_bytes(answer[..8].try_into().expect("8 bytes"));
-    if size != (4 + CONN_CAPS) as u64 {
-        return Err(fail(format!(
-            "not a ggml RPC worker of protocol {PROTOCOL_MAJOR} (greeting of {size} bytes)"
-        )));
-    }
-    let [major, minor, patch] = [answer[8], answer[9], answer[10]];
-    if major != PROTOCOL_MAJOR {
-        return Err(fail(format!(
-            "the worker speaks RPC protocol {major}.{minor}.{patch}, this build {PROTOCOL_MAJOR}: \
-             run the same Paddock version on both machines"
-        )));
-    }
-    Ok(format!("{major}.{minor}.{patch}"))
-}
-
-/// `host:port` with a port number; the host is looked up only when connecting.
-pub fn is_endpoint(text: &str) -> bool {
-    matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
-}
-
-fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
-    if !is_endpoint(endpoint) {
-        return Err(format!("{endpoint:?} is not host:port"));
-    }
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(host, _)| host);
-    endpoint
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        // ggml's RPC transport is IPv4 only.
-        .find(SocketAddr::is_ipv4)
-        .ok_or_else(|| format!("{host} has no IPv4 address"))
 }
 
 /// The workers [`connect`] reached, and those it could not.
@@ -280,94 +207,52 @@ fn proc_address<F: Copy>(name: &CStr) -> Result<F, EngineError> {
 }
 
 /// llama.cpp's RPC client aborts the process when a worker goes away mid-use (it has no way
-/// to fail a computation). Say so in the log before it happens, so the restart by launchd or
-/// systemd (which then serves without that worker, see [`connect`]) is explained.
+/// to fail a computation). Say why in the log before it happens: a model host's last error
+/// line is what the server reports for it.
 fn log_aborts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         unsafe extern "C" fn on_abort(message: *const c_char) {
             // SAFETY: ggml passes a NUL-terminated message.
             let message = unsafe { CStr::from_ptr(message) }.to_string_lossy();
-            tracing::error!(
-                "llama.cpp aborted: {}; with --rpc this means a worker went away \
-                 mid-use, and the process must restart",
-                message.trim()
-            );
+            tracing::error!("llama.cpp aborted: {}", without_location(message.trim()));
         }
         // SAFETY: installs a callback that lives for the whole program.
         unsafe { sys::ggml_set_abort_callback(Some(on_abort)) };
     });
 }
 
+/// `ggml-rpc.cpp:569: Remote RPC server crashed` → `Remote RPC server crashed`: the source
+/// line means nothing to a user.
+fn without_location(message: &str) -> &str {
+    match message.split_once(": ") {
+        Some((at, rest))
+            if at
+                .rsplit(':')
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok()) =>
+        {
+            rest
+        }
+        _ => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::net::TcpListener;
+    use super::without_location;
 
     #[test]
-    fn endpoints_must_be_host_and_port() {
-        for bad in ["localhost", ":50052", "host:", "host:port", "host:70000"] {
-            assert!(
-                resolve(bad).unwrap_err().contains("is not host:port"),
-                "{bad}"
-            );
-        }
+    fn an_abort_message_loses_its_source_line() {
         assert_eq!(
-            resolve("127.0.0.1:50052").unwrap(),
-            "127.0.0.1:50052".parse().unwrap()
+            without_location(
+                "/src/ggml-rpc.cpp:569: Remote RPC server crashed or returned malformed response"
+            ),
+            "Remote RPC server crashed or returned malformed response"
         );
-    }
-
-    #[test]
-    fn greeting_a_closed_port_is_an_error_not_an_abort() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let err = greet(&format!("127.0.0.1:{port}")).unwrap_err().to_string();
-        assert!(err.contains("cannot connect"), "{err}");
-    }
-
-    /// What `greet` says to a server that reads the greeting and sends `answer`.
-    fn greet_a_server_answering(answer: Vec<u8>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut hello = [0u8; 1 + 8 + CONN_CAPS];
-            s.read_exact(&mut hello).unwrap();
-            assert_eq!(hello[0], CMD_HELLO);
-            s.write_all(&answer).unwrap();
-        });
-        let err = greet(&addr.to_string()).unwrap_err().to_string();
-        server.join().unwrap();
-        err
-    }
-
-    #[test]
-    fn greeting_something_else_says_so() {
-        // An HTTP server answers with a status line.
-        let err = greet_a_server_answering(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec());
-        assert!(err.contains("not a ggml RPC worker"), "{err}");
-    }
-
-    #[test]
-    fn a_busy_worker_is_named_busy() {
-        // Accepts and never answers, as a worker serving another machine does.
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let err = greet(&addr.to_string()).unwrap_err().to_string();
-        assert!(err.contains("serving another machine"), "{err}");
-        drop(listener);
-    }
-
-    #[test]
-    fn another_protocol_version_is_refused_with_both_versions() {
-        let mut answer = ((4 + CONN_CAPS) as u64).to_le_bytes().to_vec();
-        answer.extend_from_slice(&[3, 0, 0, 0]);
-        answer.extend_from_slice(&[0; CONN_CAPS]);
-        let err = greet_a_server_answering(answer);
-        assert!(err.contains("protocol 3.0.0, this build 7"), "{err}");
+        assert_eq!(
+            without_location("out of memory: 12 MiB"),
+            "out of memory: 12 MiB"
+        );
     }
 }
