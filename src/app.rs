@@ -90,7 +90,7 @@ impl App {
 
         let mut admin = Admin::new(&settings, addr, library);
         admin.autostart = extras.autostart;
-        admin.workers = workers;
+        admin.set_workers(workers);
         let admin = Arc::new(admin);
         router.set_planner(server::load_planner(Arc::clone(&admin)));
         tokio::spawn(unload_when_idle(Arc::downgrade(&router)));

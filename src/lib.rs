@@ -32,6 +32,7 @@ pub mod budget;
 pub mod catalog;
 pub mod chat;
 pub mod config;
+pub mod discovery;
 pub mod engine;
 pub mod error;
 pub mod library;

@@ -1,5 +1,5 @@
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -242,6 +242,109 @@ async fn a_lost_worker_fails_its_model_s_requests_and_the_server_keeps_serving()
         reload.contains(&lost_endpoint) && reload.contains("cannot connect"),
         "the reload did not leave the lost worker out:\n{reload}"
     );
+}
+
+/// A worker lent to the LAN is advertised over mDNS; the server's `/api/workers` lists it with
+/// its memory, and saving it as the model's worker spreads the model over it at the next load.
+#[tokio::test]
+async fn a_worker_found_on_the_network_can_be_picked_for_the_model() {
+    // A port of this test's own, so nothing else on the network hears it.
+    let mdns_port = UdpSocket::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let env = [("PADDOCK_MDNS_PORT", mdns_port.as_str())];
+    let port = TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .envs(env)
+        .args(["worker", "--lan", "--host", "0.0.0.0", "-t", "1"])
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let config = log_file("picked").with_extension("toml");
+    let _ = std::fs::remove_file(&config);
+    let (server, url) =
+        common::serve_process_env(&["--config", config.to_str().unwrap()], Stdio::null(), &env);
+    let alone = greedy_answer(&url).await;
+
+    let workers_now = || async {
+        let (code, workers) = common::send_to(
+            format!("{url}/api/workers"),
+            reqwest::Method::GET,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(code, 200, "{workers}");
+        workers
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let found = loop {
+        let workers = workers_now().await;
+        let mine = workers["found"].as_array().unwrap().iter().find(|w| {
+            w["endpoint"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":{port}"))
+        });
+        if let Some(found) = mine {
+            break found.clone();
+        }
+        assert!(Instant::now() < deadline, "never found: {workers}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(found["memory_free"].as_u64().unwrap() > 0, "{found}");
+    assert!(!found["name"].as_str().unwrap().is_empty(), "{found}");
+    assert_eq!(found["in_use"], json!(false));
+    let endpoint = found["endpoint"].as_str().unwrap().to_string();
+
+    let (code, saved) = common::send_to(
+        format!("{url}/api/settings"),
+        reqwest::Method::PUT,
+        json!({"rpc": [&endpoint]}),
+    )
+    .await;
+    assert_eq!(code, 200, "{saved}");
+    assert_eq!(saved["settings"]["rpc"], json!([&endpoint]));
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains(&endpoint));
+    let (code, loaded) = common::send_to(
+        format!("{url}/api/models/load"),
+        reqwest::Method::POST,
+        json!({"model": SMOL}),
+    )
+    .await;
+    assert_eq!(code, 200, "{loaded}");
+    let status = status(&url).await;
+    assert_eq!(
+        status["models"][0]["workers"],
+        json!([&endpoint]),
+        "{status}"
+    );
+    assert_eq!(greedy_answer(&url).await, alone);
+    let workers = workers_now().await;
+    let listed = workers["found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["endpoint"] == json!(endpoint));
+    assert_eq!(listed.unwrap()["in_use"], json!(true), "{workers}");
+    assert_eq!(
+        workers["devices"][0]["endpoint"],
+        json!(endpoint),
+        "{workers}"
+    );
+    stop(server);
+    let _ = worker.kill();
+    let _ = worker.wait();
 }
 
 /// The RPC protocol has no authentication: a worker listens beyond loopback only when told

@@ -198,8 +198,18 @@ pub fn serve_process(
     extra: &[&str],
     log: impl Into<std::process::Stdio>,
 ) -> (std::process::Child, String) {
+    serve_process_env(extra, log, &[])
+}
+
+/// [`serve_process`] with these environment variables set.
+pub fn serve_process_env(
+    extra: &[&str],
+    log: impl Into<std::process::Stdio>,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .envs(env.iter().copied())
         .args(["serve", "-m"])
         .arg(smollm2())
         .args(["--port", "0", "-t", "2", "-c", "2048"])

@@ -24,6 +24,10 @@ pub(crate) struct WorkerArgs {
     /// CPU threads for computations (default: the physical cores).
     #[arg(short, long)]
     threads: Option<usize>,
+    /// With --lan, do not advertise this worker on the local network (mDNS
+    /// `_paddock-rpc._tcp`, which the server's web UI lists).
+    #[arg(long)]
+    no_advertise: bool,
 }
 
 pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -55,10 +59,17 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| paddock::config::default_threads().max(1) as usize);
-    rpc::serve_worker(
-        SocketAddrV4::new(args.host, args.port),
-        cache.as_deref(),
-        threads,
-    )?;
+    let addr = SocketAddrV4::new(args.host, args.port);
+    // Only a worker others can reach is worth announcing; kept for as long as it serves.
+    let _advert = match args.lan && !args.no_advertise {
+        true => {
+            let (free, total) = rpc::lent_memory()?;
+            paddock::discovery::Advert::start(addr, free, total)
+                .map_err(|e| tracing::warn!("not advertised on the local network: {e}"))
+                .ok()
+        }
+        false => None,
+    };
+    rpc::serve_worker(addr, cache.as_deref(), threads)?;
     Ok(())
 }

@@ -152,6 +152,20 @@ pub fn serve_worker(
     Err(fail("the RPC server stopped (see the lines above)"))
 }
 
+/// What the devices a worker here would lend have free and in all.
+pub fn lent_memory() -> Result<(u64, u64), EngineError> {
+    backend()?;
+    let (mut free, mut total) = (0u64, 0u64);
+    for device in local_devices() {
+        let (mut f, mut t) = (0usize, 0usize);
+        // SAFETY: a device from the registry and two out-pointers to locals.
+        unsafe { sys::ggml_backend_dev_memory(device, &mut f, &mut t) };
+        free += f as u64;
+        total += t as u64;
+    }
+    Ok((free, total))
+}
+
 /// What a worker lends: its GPUs (discrete or integrated), else its CPU, as llama.cpp's
 /// `rpc-server` chooses. RPC devices of this process are never lent on.
 fn local_devices() -> Vec<sys::ggml_backend_dev_t> {

@@ -8,16 +8,19 @@ mod downloads;
 mod models;
 mod settings;
 mod status;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::autostart::Autostart;
 use crate::config::{RawSettings, Settings};
+use crate::discovery::Browser;
+use crate::engine::rpc::{self, Workers};
 use crate::library::Library;
 
 pub use bench::{BenchState, BenchStatus};
@@ -40,8 +43,11 @@ pub struct Admin {
     pub autostart: Option<Arc<dyn Autostart>>,
     pub downloads: downloads::Downloads,
     pub bench: bench::Benchmarks,
-    /// Devices lent by RPC workers, as they reported when the server started.
-    pub workers: crate::engine::rpc::Workers,
+    /// Devices lent by RPC workers, as each reported when first asked (at start, or when
+    /// the model was first planned over it), and the workers that did not answer.
+    workers: Mutex<Workers>,
+    /// Workers advertised on the local network; listened for from the first look.
+    browser: OnceLock<Result<Browser, String>>,
 }
 
 impl Admin {
@@ -54,7 +60,61 @@ impl Admin {
             autostart: None,
             downloads: downloads::Downloads::new(crate::config::paths::models_dir()),
             bench: bench::Benchmarks::new(settings.bench_history.clone()),
-            workers: Default::default(),
+            workers: Mutex::default(),
+            browser: OnceLock::new(),
+        }
+    }
+
+    /// What the workers asked at start reported.
+    pub fn set_workers(&self, workers: Workers) {
+        *self.workers.lock().unwrap_or_else(PoisonError::into_inner) = workers;
+    }
+
+    pub fn workers(&self) -> Workers {
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The devices of these workers: as they reported before, or asked now (blocking) for
+    /// those never reached. A worker serving this server's model cannot answer, so what it
+    /// said before stands.
+    pub fn workers_for(&self, endpoints: &[String]) -> Workers {
+        let known = self.workers();
+        let new: Vec<String> = endpoints
+            .iter()
+            .filter(|e| !known.devices.iter().any(|d| &d.endpoint == *e))
+            .cloned()
+            .collect();
+        let mut all = known;
+        if !new.is_empty() {
+            let asked = rpc::survey(&new);
+            all.devices.extend(asked.devices);
+            all.missing
+                .retain(|m| !new.iter().any(|e| m.contains(e.as_str())));
+            all.missing.extend(asked.missing);
+            self.set_workers(all.clone());
+        }
+        Workers {
+            devices: all
+                .devices
+                .into_iter()
+                .filter(|d| endpoints.contains(&d.endpoint))
+                .collect(),
+            missing: all
+                .missing
+                .into_iter()
+                .filter(|m| endpoints.iter().any(|e| m.contains(e.as_str())))
+                .collect(),
+        }
+    }
+
+    /// The workers advertised on the local network now, or why none can be listened for.
+    pub fn found_workers(&self) -> Result<Vec<crate::discovery::Found>, String> {
+        match self.browser.get_or_init(Browser::start) {
+            Ok(browser) => Ok(browser.found()),
+            Err(e) => Err(e.clone()),
         }
     }
 
@@ -79,6 +139,7 @@ pub fn routes() -> Router<AppState> {
         .route("/downloads", get(downloads::list).post(downloads::start))
         .route("/downloads/{id}", axum::routing::delete(downloads::cancel))
         .route("/settings", get(settings::get).put(settings::put))
+        .route("/workers", get(workers::get))
         .route("/bench", post(bench::start).delete(bench::cancel))
         .route("/bench/runs", get(bench::runs))
         .route(

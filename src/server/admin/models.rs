@@ -225,7 +225,8 @@ pub fn remote(admin: &Admin, id: &str, settings: &Settings) -> Option<Remote> {
     if settings.rpc.is_empty() || configured.as_deref() != Some(id) {
         return None;
     }
-    let (_, local_share) = library::with_workers(&admin.library.machine, &admin.workers);
+    let workers = admin.workers_for(&settings.rpc);
+    let (_, local_share) = library::with_workers(&admin.library.machine, &workers);
     Some(Remote {
         workers: settings.rpc.clone(),
         local_share,
@@ -266,9 +267,11 @@ fn plan(admin: &Admin, choice: &Choice) -> Result<(Entry, Settings), ApiError> {
     let (file, settings) = model_file(admin, choice)?;
     let name = file.id.clone();
     let entry = match remote(admin, &name, &settings) {
-        Some(_) => admin
-            .library
-            .describe_spread(file, &settings.engine, &admin.workers),
+        Some(_) => {
+            admin
+                .library
+                .describe_spread(file, &settings.engine, &admin.workers_for(&settings.rpc))
+        }
         None => admin.library.describe_serving(file, &settings.engine),
     };
     if let Some(why) = &entry.error {

@@ -29,6 +29,8 @@ struct View {
     cache_type_v: &'static str,
     flash_attn: String,
     mlock: bool,
+    /// RPC workers (`host:port`) the configured model is spread over (docs/rpc.md).
+    rpc: Vec<String>,
 }
 
 /// A change: any subset of the view's fields.
@@ -46,6 +48,8 @@ struct Patch {
     cache_type_v: Option<String>,
     flash_attn: Option<String>,
     mlock: Option<bool>,
+    /// Applies when the configured model loads next; empty: this machine only.
+    rpc: Option<Vec<String>>,
 }
 
 pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -97,13 +101,17 @@ fn save(admin: &Admin, patch: Patch) -> Result<(), ApiError> {
     resolve(effective)?;
     config::write_file(&path, &file).map_err(|e| ApiError::internal(e.to_string()))?;
     {
-        // Engine settings take effect at the next load.
+        // Engine settings and workers take effect at the next load.
         let mut raw = admin
             .raw
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let engine = RawSettings {
             engine: file.engine.clone(),
+            server: config::RawServer {
+                rpc: file.server.rpc.clone(),
+                ..config::RawServer::default()
+            },
             ..RawSettings::default()
         };
         *raw = raw.clone().merge(engine);
@@ -196,6 +204,15 @@ fn apply(admin: &Admin, file: &mut RawSettings, patch: Patch) -> Result<(), ApiE
         file.model.path = model.parts.first().cloned();
         file.model.alias = None;
     }
+    if let Some(workers) = patch.rpc {
+        if let Some(bad) = workers.iter().find(|w| !crate::engine::rpc::is_endpoint(w)) {
+            return Err(ApiError::invalid(
+                "rpc",
+                format!("workers are host:port, such as 192.168.1.20:50052, not {bad:?}"),
+            ));
+        }
+        file.server.rpc = Some(workers);
+    }
     let engine = &mut file.engine;
     engine.ctx_size = patch.ctx_size.or(engine.ctx_size);
     engine.parallel = patch.parallel.or(engine.parallel);
@@ -229,6 +246,7 @@ fn answer(state: &AppState, admin: &Admin, saved_raw: RawSettings) -> Result<Res
         cache_type_v: e.cache_type_v.name(),
         flash_attn: format!("{:?}", e.flash_attn).to_lowercase(),
         mlock: e.mlock,
+        rpc: saved.rpc.clone(),
     };
     // The port and LAN serving are bound at start; a saved change waits for a restart.
     let restart_required =

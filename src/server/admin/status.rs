@@ -173,7 +173,7 @@ pub fn status(state: &AppState) -> Status {
             workers: state
                 .admin
                 .as_ref()
-                .map(|a| a.workers.clone())
+                .map(|a| a.workers())
                 .unwrap_or_default(),
         },
         server: server_info(listen, state.api_key.is_some()),
