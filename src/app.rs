@@ -149,6 +149,27 @@ impl App {
         self.state.router.unload(id).map_err(Error::Router)
     }
 
+    /// Lends this machine to another Paddock as an RPC worker (`Some`), or stops (`None`): the
+    /// tray's "Lend this machine". Blocks until the worker listens (call from a blocking task).
+    pub fn lend(&self, lend: Option<crate::lend::Lend>) -> Result<()> {
+        let admin = self.state.admin().map_err(admin_error)?;
+        match lend {
+            Some(lend) => admin
+                .lending
+                .start(lend)
+                .map_err(|e| Error::Io(std::io::Error::other(e))),
+            None => {
+                admin.lending.stop();
+                Ok(())
+            }
+        }
+    }
+
+    /// How this machine is lent now, if it is.
+    pub fn lending(&self) -> Option<crate::lend::Lend> {
+        self.state.admin().ok()?.lending.now()
+    }
+
     /// Wakes on every change of [`App::status`].
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.state.router.subscribe()

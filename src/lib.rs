@@ -35,6 +35,7 @@ pub mod config;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod lend;
 pub mod library;
 pub mod private_file;
 pub mod router;
@@ -55,8 +56,45 @@ pub fn init_logging() {
             tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
                 .unwrap_or_else(|_| "info,llama_cpp_2=warn,llama-cpp-2=warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| QuietStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
+/// stderr that never fails. tracing-subscriber reports a failed write with `eprintln!`, which
+/// panics once stderr is closed (a parent that stopped reading a child's log): a log line
+/// must never take the process down.
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 pub use error::{Error, Result};
+
+/// Call first in the `main` of every binary that serves (the CLI, the desktop app): in a
+/// process Paddock started as a child of its own (a model spread over RPC workers, or this
+/// machine lent as a worker), runs that child and returns its exit status.
+pub fn child_main() -> Option<i32> {
+    match std::env::args().nth(1).as_deref() {
+        Some(engine::hosted::HOST_ARG) => Some(engine::hosted::child_main()),
+        Some(lend::LEND_ARG) => Some(lend::child_main()),
+        _ => None,
+    }
+}
+
+/// The program Paddock's children run: this one, or the one `PADDOCK_CHILD_PROGRAM` names
+/// (for test binaries, which are not Paddock).
+pub(crate) fn child_program() -> std::result::Result<std::path::PathBuf, String> {
+    match std::env::var_os("PADDOCK_CHILD_PROGRAM") {
+        Some(path) => Ok(path.into()),
+        None => std::env::current_exe().map_err(|e| format!("cannot find this program: {e}")),
+    }
+}

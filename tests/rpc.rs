@@ -347,6 +347,66 @@ async fn a_worker_found_on_the_network_can_be_picked_for_the_model() {
     let _ = worker.wait();
 }
 
+/// The app's toggle: `PUT /api/lend` runs a worker in a child process, which answers the RPC
+/// greeting until it is turned off or the server stops; a taken port is a clear error.
+#[tokio::test]
+async fn the_server_lends_this_machine_until_told_to_stop() {
+    let (server, url) = common::serve_process(&[], Stdio::null());
+    let lend = |body: Value| {
+        let url = url.clone();
+        async move { common::send_to(format!("{url}/api/lend"), reqwest::Method::PUT, body).await }
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, lending) = lend(json!({"on": true, "port": port})).await;
+    assert_eq!(code, 200, "{lending}");
+    let endpoint = format!("127.0.0.1:{port}");
+    assert_eq!(
+        lending,
+        json!({"on": true, "endpoint": endpoint, "lan": false, "cache": false})
+    );
+    let version = paddock::engine::rpc::greet(&endpoint).unwrap();
+    assert!(version.starts_with("7."), "{version}");
+
+    let (code, off) = lend(json!({"on": false})).await;
+    assert_eq!(code, 200, "{off}");
+    assert_eq!(off, json!({"on": false}));
+    let err = paddock::engine::rpc::greet(&endpoint)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot connect"), "{err}");
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let (code, refused) = lend(json!({"on": true, "port": busy})).await;
+    assert_eq!(code, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already in use"),
+        "{refused}"
+    );
+    let (code, bad) = lend(json!({"on": "yes"})).await;
+    assert_eq!(code, 400, "{bad}");
+
+    // A worker lent by a server that stops stops too.
+    let (code, _) = lend(json!({"on": true, "port": port})).await;
+    assert_eq!(code, 200);
+    stop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while paddock::engine::rpc::greet(&endpoint).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the lent worker outlived the server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The RPC protocol has no authentication: a worker listens beyond loopback only when told
 /// to, and then warns.
 #[test]

@@ -29,8 +29,9 @@ struct Cli {
 
 fn main() {
     paddock::init_logging();
-    // A model spread over RPC workers runs in a child started from this very program.
-    if let Some(status) = paddock::engine::hosted::host_main() {
+    // A model spread over RPC workers, or this machine lent as one, runs in a child started
+    // from this very program.
+    if let Some(status) = paddock::child_main() {
         std::process::exit(status);
     }
     let cli = Cli::parse_from(normalize_llama_args(std::env::args()));

@@ -58,7 +58,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     paddock::init_logging();
-    if let Some(status) = paddock::engine::hosted::host_main() {
+    if let Some(status) = paddock::child_main() {
         std::process::exit(status);
     }
     match Cli::parse_from(normalize_llama_args(std::env::args())).command {

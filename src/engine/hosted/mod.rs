@@ -11,7 +11,6 @@ mod wire;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command as Process, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -37,10 +36,9 @@ pub const HOST_ARG: &str = "__model-host";
 /// How often the bridge looks for requests whose client went away.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
 
-/// Call first in the `main` of every binary that serves models (the CLI, the desktop app): in
-/// a process started as a model host, runs the host and returns its exit status.
-pub fn host_main() -> Option<i32> {
-    (std::env::args().nth(1).as_deref() == Some(HOST_ARG)).then(child::run)
+/// In a process started with [`HOST_ARG`]: hosts the model the server names; the exit status.
+pub fn child_main() -> i32 {
+    child::run()
 }
 
 /// Loads the model in a child process that spreads it over `workers`. Blocks until it is
@@ -54,7 +52,7 @@ pub(super) fn spawn(spec: EngineSpec, workers: &[String]) -> Result<EngineHandle
     let params = LlamaModelParams::default().with_vocab_only(true);
     let vocab = LlamaModel::load_from_file(backend()?, &spec.model_path, &params)
         .map_err(|e| load_error(e.to_string()))?;
-    let mut child = Process::new(program().map_err(&load_error)?)
+    let mut child = Process::new(crate::child_program().map_err(&load_error)?)
         .arg(HOST_ARG)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -132,15 +130,6 @@ pub(super) fn spawn(spec: EngineSpec, workers: &[String]) -> Result<EngineHandle
             exited,
         }),
     })
-}
-
-/// The program a host runs: this one, or the one `PADDOCK_MODEL_HOST` names (test binaries,
-/// which are not Paddock).
-fn program() -> Result<PathBuf, String> {
-    match std::env::var_os("PADDOCK_MODEL_HOST") {
-        Some(path) => Ok(path.into()),
-        None => std::env::current_exe().map_err(|e| format!("cannot find this program: {e}")),
-    }
 }
 
 fn read(stdout: &mut BufReader<ChildStdout>) -> Option<FromHost> {

@@ -48,6 +48,8 @@ pub struct Admin {
     workers: Mutex<Workers>,
     /// Workers advertised on the local network; listened for from the first look.
     browser: OnceLock<Result<Browser, String>>,
+    /// This machine lent to another Paddock as a worker (`PUT /api/lend`).
+    pub lending: crate::lend::Lending,
 }
 
 impl Admin {
@@ -62,6 +64,7 @@ impl Admin {
             bench: bench::Benchmarks::new(settings.bench_history.clone()),
             workers: Mutex::default(),
             browser: OnceLock::new(),
+            lending: crate::lend::Lending::default(),
         }
     }
 
@@ -140,6 +143,7 @@ pub fn routes() -> Router<AppState> {
         .route("/downloads/{id}", axum::routing::delete(downloads::cancel))
         .route("/settings", get(settings::get).put(settings::put))
         .route("/workers", get(workers::get))
+        .route("/lend", get(workers::lending).put(workers::lend))
         .route("/bench", post(bench::start).delete(bench::cancel))
         .route("/bench/runs", get(bench::runs))
         .route(

@@ -1,13 +1,20 @@
 //! `GET /api/workers`: the RPC workers advertised on the local network (`paddock worker
 //! --lan`), the ones the configured model is spread over (`[server] rpc`, saved through
-//! `PUT /api/settings`), and what each of those reported. The web UI's Workers page.
+//! `PUT /api/settings`), and what each of those reported. `/api/lend`: this machine lent as
+//! a worker itself. The web UI's Workers page.
+
+use std::net::Ipv4Addr;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::super::error::ApiError;
+use super::super::json::Json;
 use super::super::state::AppState;
+use super::Admin;
+use crate::lend::Lend;
 
 pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
     let admin = state.admin()?;
@@ -40,6 +47,66 @@ pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
         "configured": configured,
         "devices": workers.devices,
         "missing": workers.missing,
+        "lending": lend_view(&admin),
     }))
     .into_response())
+}
+
+/// `PUT /api/lend`: lend this machine, or stop.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LendChoice {
+    on: bool,
+    /// Listen on every address instead of loopback (other machines can then use this one).
+    #[serde(default)]
+    lan: bool,
+    port: Option<u16>,
+    #[serde(default)]
+    cache: bool,
+}
+
+pub async fn lending(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let admin = state.admin()?;
+    Ok(axum::Json(lend_view(&admin)).into_response())
+}
+
+pub async fn lend(
+    State(state): State<AppState>,
+    Json(choice): Json<LendChoice>,
+) -> Result<Response, ApiError> {
+    let admin = state.admin()?;
+    let worker = std::sync::Arc::clone(&admin);
+    tokio::task::spawn_blocking(move || match choice.on {
+        false => {
+            worker.lending.stop();
+            Ok(())
+        }
+        true => worker.lending.start(Lend {
+            host: if choice.lan {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                Ipv4Addr::LOCALHOST
+            },
+            lan: choice.lan,
+            port: choice.port.unwrap_or(crate::engine::rpc::DEFAULT_PORT),
+            cache: choice.cache,
+            ..Lend::default()
+        }),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::invalid("on", e))?;
+    Ok(axum::Json(lend_view(&admin)).into_response())
+}
+
+fn lend_view(admin: &Admin) -> Value {
+    match admin.lending.now() {
+        Some(lend) => json!({
+            "on": true,
+            "endpoint": lend.addr().to_string(),
+            "lan": lend.lan,
+            "cache": lend.cache,
+        }),
+        None => json!({ "on": false }),
+    }
 }
