@@ -48,14 +48,15 @@ cmake -S "$LLAMA_DIR" -B "$SRC/build" \
   -DBUILD_SHARED_LIBS=OFF >"$SRC/cmake-configure.log" 2>&1 \
   || { tail -n 50 "$SRC/cmake-configure.log" >&2; exit 1; }
 
-log "building llama-bench llama-server rpc-server with $JOBS jobs (nice)"
+log "building llama-bench llama-server ggml-rpc-server with $JOBS jobs (nice)"
 nice -n 10 cmake --build "$SRC/build" --config Release -j "$JOBS" \
-  --target llama-bench llama-server rpc-server
+  --target llama-bench llama-server ggml-rpc-server
 
-for b in llama-bench llama-server rpc-server; do
+# The RPC worker's target is ggml-rpc-server; it is kept as rpc-server, its usual name.
+for b in llama-bench llama-server ggml-rpc-server; do
   f="$(find "$SRC/build" -type f -name "$b" -perm -u+x | head -n1)"
   [[ -n "$f" ]] || { echo "[build-peer] $b not produced" >&2; exit 1; }
-  cp "$f" "$OUT/$b"
+  cp "$f" "$OUT/${b#ggml-}"
 done
 
 # Record what llama.cpp this is: the server's --version prints "version: N (commit)".
