@@ -12,8 +12,9 @@ import { initMemory, showMemoryFor } from './js/memory.js';
 import { initChat } from './js/chat.js';
 import { initServer, refreshServer } from './js/server.js';
 import { initBench, refreshBench } from './js/bench.js';
+import { initWorkers, showWorkers } from './js/workers.js';
 
-const SECTIONS = ['models', 'memory', 'chat', 'server', 'benchmarks'];
+const SECTIONS = ['models', 'memory', 'chat', 'server', 'workers', 'benchmarks'];
 
 function showSection() {
   const wanted = location.hash.slice(1);
@@ -26,6 +27,7 @@ function showSection() {
   document.title = `${name[0].toUpperCase()}${name.slice(1)} · Paddock`;
   if (name === 'server') refreshServer();
   if (name === 'benchmarks') refreshBench();
+  showWorkers(name === 'workers');
 }
 
 /**
@@ -89,6 +91,7 @@ function start() {
   initChat();
   initServer();
   initBench();
+  initWorkers();
   store.addEventListener('status', renderHeader);
   store.addEventListener('connection', () => {
     renderHeader();

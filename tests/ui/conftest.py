@@ -9,6 +9,9 @@ Playwright's sync API through Debian's chromium (CHROMIUM, default /usr/bin/chro
 Download tests get a fake Hugging Face hub instead (tests/fakehub/fakehub.py) holding SmolLM2 as
 HUB_REPO, and a server serving gemma alone that the hub's endpoint is given to.
 
+Worker tests get a real `paddock worker --lan` and a server that both use an mDNS port of the
+test's own (PADDOCK_MDNS_PORT), so the server finds that worker and nothing else on the network.
+
 The server reads the UI from PADDOCK_UI_DIR (default: this checkout's ui/, so the files under
 test are the working copy); set PADDOCK_UI_DIR= (empty) to test the copy embedded in the binary.
 
@@ -233,6 +236,76 @@ def hub_server(tmp_path: Path, fake_hub: FakeHub, request):
     yield from run_server(srv, request)
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+class Worker:
+    """A `paddock worker --lan` lending this machine on every address and a free port,
+    advertising itself over mDNS on the port `mdns_port` (PADDOCK_MDNS_PORT), so that only the
+    test's own server hears it."""
+
+    def __init__(self, workdir: Path, mdns_port: int):
+        binary = Path(os.environ.get("PADDOCK_BIN", "target/debug/paddock"))
+        self.binary = binary if binary.is_absolute() else ROOT / binary
+        with socket.socket() as s:
+            s.bind(("0.0.0.0", 0))
+            self.port = s.getsockname()[1]
+        self.log_path = workdir / "worker.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PADDOCK_")}
+        home = workdir / "worker-home"
+        home.mkdir(parents=True, exist_ok=True)
+        self.env.update(PADDOCK_MDNS_PORT=str(mdns_port), HOME=str(home))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        argv = [str(self.binary), "worker", "--lan", "--host", "0.0.0.0", "--port", str(self.port), "-t", "1"]
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.log_path.read_text(errors='replace')}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail(f"worker not listening on {self.port} after {START_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def mdns_port() -> int:
+    return free_udp_port()
+
+
+@pytest.fixture
+def worker(tmp_path: Path, mdns_port: int):
+    w = Worker(tmp_path, mdns_port)
+    w.start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def workers_server(tmp_path: Path, mdns_port: int, request):
+    """A server that listens for workers on the test's own mDNS port (the `worker` fixture's),
+    serving SmolLM2 alone, so a reload spread over a worker is quick."""
+    yield from run_server(Server(tmp_path, files=(SMOL_FILE,), env={"PADDOCK_MDNS_PORT": str(mdns_port)}), request)
+
+
 @pytest.fixture(scope="session")
 def browser():
     executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -284,6 +357,11 @@ def keyed_page(browser: Browser, keyed_server: Server, request) -> Page:
 @pytest.fixture
 def hub_page(browser: Browser, hub_server: Server, request) -> Page:
     return open_page(browser, hub_server.url, request)
+
+
+@pytest.fixture
+def workers_page(browser: Browser, workers_server: Server, request) -> Page:
+    return open_page(browser, workers_server.url, request)
 
 
 def open_section(page: Page, name: str) -> None:
