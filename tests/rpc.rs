@@ -151,6 +151,25 @@ async fn a_model_spread_over_two_workers_answers_as_it_does_alone() {
         model["predicted"]["weights_gpu"].as_u64().unwrap() > 0,
         "{model}"
     );
+    // Each worker's predicted part, by its free memory, adds up to the model's GPU side.
+    let (_, listed) = common::send_to(
+        format!("{url}/api/workers"),
+        reqwest::Method::GET,
+        Value::Null,
+    )
+    .await;
+    let parts: Vec<u64> = listed["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["predicted"].as_u64().unwrap())
+        .collect();
+    assert!(parts.iter().all(|&p| p > 0), "{listed}");
+    let on_gpu = model["predicted"]["on_gpu"].as_u64().unwrap();
+    assert!(
+        on_gpu.abs_diff(parts.iter().sum()) <= 2,
+        "{parts:?} vs {on_gpu}"
+    );
     for (worker, before) in workers.iter().zip(before) {
         let grew = worker.resident_bytes().saturating_sub(before);
         // SmolLM2 Q4_1 is 92 MB, split in two by free memory, plus each half's KV cache.

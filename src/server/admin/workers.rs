@@ -41,15 +41,42 @@ pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
         })
         .collect();
     let workers = admin.workers();
+    let spread = spread_budget(&state);
+    let remote_free: u64 = workers.devices.iter().map(|d| d.memory_free).sum();
+    let devices: Vec<Value> = workers
+        .devices
+        .iter()
+        .map(|d| {
+            // llama.cpp splits offloaded layers by free memory: this device's part of the
+            // model's GPU side, as predicted.
+            let predicted = spread
+                .filter(|_| remote_free > 0)
+                .map(|remote| (remote as f64 * d.memory_free as f64 / remote_free as f64) as u64);
+            let mut device = json!(d);
+            device["predicted"] = json!(predicted);
+            device
+        })
+        .collect();
     Ok(axum::Json(json!({
         "found": found,
         "discovery_error": discovery_error,
         "configured": configured,
-        "devices": workers.devices,
+        "devices": devices,
         "missing": workers.missing,
         "lending": lend_view(&admin),
     }))
     .into_response())
+}
+
+/// What the loaded model spread over workers is predicted to put on them, in all.
+fn spread_budget(state: &AppState) -> Option<u64> {
+    state.router.with_models(|models| {
+        models.iter().find_map(|m| {
+            let remote = m.remote.as_ref()?;
+            let on_gpu = m.predicted.as_ref()?.on_gpu as f64;
+            Some((on_gpu * (1.0 - remote.local_share.clamp(0.0, 1.0))) as u64)
+        })
+    })
 }
 
 /// `PUT /api/lend`: lend this machine, or stop.
