@@ -91,6 +91,23 @@ async fn greedy_answer_of(url: &str, model: Option<&str>) -> String {
         .to_string()
 }
 
+/// The (L2-normalised) embedding of one sentence.
+async fn embedding(url: &str) -> Vec<f64> {
+    let (code, resp) = common::send_to(
+        format!("{url}/v1/embeddings"),
+        reqwest::Method::POST,
+        json!({"input": "Rivers run to the sea."}),
+    )
+    .await;
+    assert_eq!(code, 200, "{resp}");
+    resp["data"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
 async fn status(url: &str) -> Value {
     let (code, status) = common::send_to(
         format!("{url}/api/status"),
@@ -116,6 +133,7 @@ fn stop(mut child: Child) {
 async fn a_model_spread_over_two_workers_answers_as_it_does_alone() {
     let (alone, url) = common::serve_process(&[], Stdio::null());
     let expected = greedy_answer(&url).await;
+    let expected_embedding = embedding(&url).await;
     stop(alone);
 
     let workers = [Worker::start(), Worker::start()];
@@ -125,6 +143,46 @@ async fn a_model_spread_over_two_workers_answers_as_it_does_alone() {
     let (server, url) =
         common::serve_process(&["--rpc", &rpc], std::fs::File::create(&log).unwrap());
     assert_eq!(greedy_answer(&url).await, expected);
+    // Embeddings and slot reports go through the model's own process too.
+    let spread_embedding = embedding(&url).await;
+    let cosine: f64 = spread_embedding
+        .iter()
+        .zip(&expected_embedding)
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!(cosine > 0.999, "cosine {cosine}");
+    let (code, slots) =
+        common::send_to(format!("{url}/slots"), reqwest::Method::GET, Value::Null).await;
+    assert_eq!(code, 200, "{slots}");
+    assert_eq!(slots.as_array().unwrap().len(), 2, "{slots}");
+    // A client that goes away mid-stream frees its slot in the model's process: 4000 tokens
+    // would take a minute here, the cancel a moment.
+    let mut stream = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&json!({
+            "messages": [{"role": "user", "content": "Count to a thousand."}],
+            "max_tokens": 4000, "temperature": 0, "ignore_eos": true, "stream": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    stream.chunk().await.unwrap().expect("the stream started");
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, slots) =
+            common::send_to(format!("{url}/slots"), reqwest::Method::GET, Value::Null).await;
+        if slots
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "idle")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still generating: {slots}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let status = status(&url).await;
     let devices = status["memory"]["workers"]["devices"].as_array().unwrap();

@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command as Process, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -204,20 +204,24 @@ impl Bridge {
     /// cancel. Ends when every handle is dropped, closing the host's stdin (it then frees the
     /// model and exits).
     fn forward(&self, commands: Receiver<Command>, mut stdin: ChildStdin) {
+        let mut looked = Instant::now();
         loop {
-            let message = match commands.recv_timeout(CANCEL_POLL) {
-                Ok(command) => self.register(command),
-                Err(RecvTimeoutError::Timeout) => {
-                    for id in self.abandoned() {
-                        let _ = stdin.write_all(line(&ToHost::Cancel { id }).as_bytes());
+            match commands.recv_timeout(CANCEL_POLL) {
+                // A failed write means the host is gone: `receive` tells everyone.
+                Ok(command) => {
+                    if let Some(message) = self.register(command) {
+                        let _ = stdin.write_all(line(&message).as_bytes());
                     }
-                    continue;
                 }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
-            };
-            // A failed write means the host is gone: `receive` tells everyone.
-            if let Some(message) = message {
-                let _ = stdin.write_all(line(&message).as_bytes());
+            }
+            // On a clock, not only when idle: a busy server sends commands all the time.
+            if looked.elapsed() >= CANCEL_POLL {
+                for id in self.abandoned() {
+                    let _ = stdin.write_all(line(&ToHost::Cancel { id }).as_bytes());
+                }
+                looked = Instant::now();
             }
         }
     }
