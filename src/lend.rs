@@ -129,7 +129,7 @@ impl Lending {
             std::net::TcpListener::bind(lend.addr())
                 .map_err(|e| format!("cannot listen on {}: {e}", lend.addr()))?,
         );
-        let mut child = Command::new(crate::child_program()?)
+        let mut child = Command::new(crate::engine::hosted::child_program()?)
             .arg(LEND_ARG)
             .arg(serde_json::to_string(&lend).map_err(|e| e.to_string())?)
             .stdin(Stdio::null())

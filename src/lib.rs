@@ -89,12 +89,3 @@ pub fn child_main() -> Option<i32> {
         _ => None,
     }
 }
-
-/// The program Paddock's children run: this one, or the one `PADDOCK_CHILD_PROGRAM` names
-/// (for test binaries, which are not Paddock).
-pub(crate) fn child_program() -> std::result::Result<std::path::PathBuf, String> {
-    match std::env::var_os("PADDOCK_CHILD_PROGRAM") {
-        Some(path) => Ok(path.into()),
-        None => std::env::current_exe().map_err(|e| format!("cannot find this program: {e}")),
-    }
-}

@@ -52,7 +52,7 @@ pub(super) fn spawn(spec: EngineSpec, workers: &[String]) -> Result<EngineHandle
     let params = LlamaModelParams::default().with_vocab_only(true);
     let vocab = LlamaModel::load_from_file(backend()?, &spec.model_path, &params)
         .map_err(|e| load_error(e.to_string()))?;
-    let mut child = Process::new(crate::child_program().map_err(&load_error)?)
+    let mut child = Process::new(child_program().map_err(&load_error)?)
         .arg(HOST_ARG)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -130,6 +130,15 @@ pub(super) fn spawn(spec: EngineSpec, workers: &[String]) -> Result<EngineHandle
             exited,
         }),
     })
+}
+
+/// The program Paddock's children run (this host, a lent worker): this one, or the one
+/// `PADDOCK_CHILD_PROGRAM` names (for test binaries, which are not Paddock).
+pub fn child_program() -> Result<std::path::PathBuf, String> {
+    match std::env::var_os("PADDOCK_CHILD_PROGRAM") {
+        Some(path) => Ok(path.into()),
+        None => std::env::current_exe().map_err(|e| format!("cannot find this program: {e}")),
+    }
 }
 
 fn read(stdout: &mut BufReader<ChildStdout>) -> Option<FromHost> {
