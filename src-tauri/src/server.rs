@@ -6,6 +6,9 @@
 //!               |
 //!               +-> Failed (bad config, model load or bind error; Start tries again)
 //! ```
+//!
+//! While it runs, the server may lend this machine to another Paddock as an RPC worker (the
+//! tray's "Lend this machine", the web UI's Workers page); stopping it stops lending.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use paddock::autostart::Autostart;
 use paddock::budget::Fit;
 use paddock::config::{ServeArgs, Settings};
 use paddock::engine::LoadProgress;
+use paddock::lend::Lend;
 use paddock::server::Status;
 use paddock::App;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -60,6 +64,19 @@ pub fn api_url(status: &Status) -> &str {
         .unwrap_or(&status.server.api_url)
 }
 
+/// This machine lent as an RPC worker, as the tray shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lending {
+    /// Where the worker listens (`127.0.0.1:50052`) while lent.
+    pub endpoint: Option<String>,
+    /// Why the last try from the tray failed.
+    pub error: Option<String>,
+}
+
+/// How often lending is looked at while serving: the web UI may turn it on or off, and the
+/// worker may die.
+const LENDING_POLL: Duration = Duration::from_secs(2);
+
 /// One model of the library, as the Model menu lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelChoice {
@@ -74,6 +91,8 @@ enum Command {
     Start,
     /// Load this model beside the loaded ones, or unload it if it is loaded.
     Toggle(String),
+    /// Lend this machine on loopback (the default port), or stop if it is lent.
+    ToggleLend,
     /// Stop (letting open requests finish), then answer on `done` if given.
     Stop(Option<oneshot::Sender<()>>),
 }
@@ -84,6 +103,7 @@ pub struct Server {
     commands: mpsc::UnboundedSender<Command>,
     phase: watch::Receiver<Phase>,
     models: watch::Receiver<Vec<ModelChoice>>,
+    lending: watch::Receiver<Lending>,
 }
 
 impl Server {
@@ -93,16 +113,31 @@ impl Server {
         let (commands, inbox) = mpsc::unbounded_channel();
         let (phase_tx, phase) = watch::channel(Phase::Stopped);
         let (models_tx, models) = watch::channel(Vec::new());
+        let (lending_tx, lending) = watch::channel(Lending::default());
         let outputs = Outputs {
             phase: Arc::new(phase_tx),
             models: models_tx,
+            lending: lending_tx,
         };
         tauri::async_runtime::spawn(control(args, autostart, inbox, outputs));
         Self {
             commands,
             phase,
             models,
+            lending,
         }
+    }
+
+    /// Lends this machine as an RPC worker on loopback (`Lend::default()`), or stops lending
+    /// when it is lent (by the tray or the web UI): the tray's "Lend this machine". Decided
+    /// when the command runs.
+    pub fn toggle_lend(&self) {
+        let _ = self.commands.send(Command::ToggleLend);
+    }
+
+    /// Whether and where this machine is lent, for the tray.
+    pub fn lending(&self) -> watch::Receiver<Lending> {
+        self.lending.clone()
     }
 
     /// Loads `id` beside the loaded models (and remembers it for the next start), or unloads
@@ -174,6 +209,31 @@ fn loaded_ids(status: &Status) -> Vec<String> {
 struct Outputs {
     phase: Arc<watch::Sender<Phase>>,
     models: watch::Sender<Vec<ModelChoice>>,
+    lending: watch::Sender<Lending>,
+}
+
+impl Outputs {
+    /// Passes on where the app lends this machine now, if that changed; an error stays shown
+    /// until lending starts.
+    fn follow_lending(&self, app: &App) {
+        let endpoint = app.lending().map(|l| l.addr().to_string());
+        self.lending.send_if_modified(|shown| {
+            if shown.endpoint == endpoint {
+                return false;
+            }
+            if endpoint.is_some() {
+                shown.error = None;
+            }
+            shown.endpoint = endpoint;
+            true
+        });
+    }
+}
+
+/// Lends this machine (`Some`) or stops (`None`). `App::lend` blocks until the worker listens
+/// (a second at most, normally); the control task runs commands in order, so it waits here.
+fn lend(app: &App, lend: Option<Lend>) -> paddock::Result<()> {
+    tokio::task::block_in_place(|| app.lend(lend))
 }
 
 async fn control(
@@ -184,6 +244,8 @@ async fn control(
 ) {
     let phase = &outputs.phase;
     let mut running: Option<Running> = None;
+    let mut lending_poll = tokio::time::interval(LENDING_POLL);
+    lending_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let command = match running.as_mut() {
             // While serving, every change of the library's status is passed on.
@@ -191,6 +253,10 @@ async fn control(
                 command = inbox.recv() => command,
                 Ok(()) = r.changes.changed() => {
                     r.publish(&outputs, false);
+                    continue;
+                }
+                _ = lending_poll.tick() => {
+                    outputs.follow_lending(&r.app);
                     continue;
                 }
             },
@@ -249,9 +315,30 @@ async fn control(
                 // the click toggled the item's check mark.
                 r.publish(&outputs, true);
             }
+            Command::ToggleLend => {
+                let Some(r) = running.as_ref() else {
+                    // Only lent while serving; the click toggled the check mark: undo it.
+                    outputs.lending.send_replace(Lending::default());
+                    continue;
+                };
+                let choice = r.app.lending().is_none().then(Lend::default);
+                let error = lend(&r.app, choice).err().map(|e| {
+                    tracing::error!("lending this machine: {e}");
+                    e.to_string()
+                });
+                outputs.lending.send_replace(Lending {
+                    endpoint: r.app.lending().map(|l| l.addr().to_string()),
+                    error,
+                });
+            }
             Command::Stop(done) => {
                 if let Some(Running { app, grace, .. }) = running.take() {
                     phase.send_replace(Phase::Stopping);
+                    // The worker is a child process: it must not outlive the server.
+                    if let Err(e) = lend(&app, None) {
+                        tracing::warn!("stopping lending: {e}");
+                    }
+                    outputs.lending.send_replace(Lending::default());
                     // Stopping waits for the engine thread to free the model, so a restart
                     // or a quit never overlaps the old context.
                     let clean = app.stop(grace).await;

@@ -1,5 +1,6 @@
 //! The menu-bar icon and its menu. A task follows the server's phase (and, while it runs, the
-//! library's status) and redraws the status line, the check marks and the icon.
+//! library's status) and redraws the status line, the check marks and the icon; another follows
+//! whether this machine is lent as an RPC worker.
 
 use std::error::Error;
 
@@ -13,7 +14,7 @@ use tauri_plugin_clipboard_manager::ClipboardExt as _;
 use tray_icon::TrayIconId;
 
 use crate::login::LoginItem;
-use crate::server::{self, ModelChoice, Phase, Server};
+use crate::server::{self, Lending, ModelChoice, Phase, Server};
 use crate::window;
 
 const TRAY: &str = "paddock";
@@ -24,6 +25,7 @@ const SERVER_ON: &str = "server-on";
 const COPY_API_URL: &str = "copy-api-url";
 const OPEN: &str = "open";
 const LAUNCH_AT_LOGIN: &str = "launch-at-login";
+const LEND: &str = "lend";
 const QUIT: &str = "quit";
 /// A Model menu item's id is this prefix and the model's id.
 const MODEL_PREFIX: &str = "model:";
@@ -53,6 +55,8 @@ struct Items<R: Runtime> {
     status: MenuItem<R>,
     server_on: CheckMenuItem<R>,
     copy_api_url: MenuItem<R>,
+    /// Only while serving: the lent worker belongs to the running server.
+    lend: CheckMenuItem<R>,
 }
 
 pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
@@ -61,6 +65,7 @@ pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         status: MenuItem::with_id(app, STATUS, "Starting…", false, None::<&str>)?,
         server_on: CheckMenuItem::with_id(app, SERVER_ON, "Server on", true, false, None::<&str>)?,
         copy_api_url: MenuItem::with_id(app, COPY_API_URL, "Copy API URL", false, None::<&str>)?,
+        lend: CheckMenuItem::with_id(app, LEND, LEND_LABEL, false, false, None::<&str>)?,
     };
     let launch_at_login = CheckMenuItem::with_id(
         app,
@@ -83,6 +88,7 @@ pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &items.copy_api_url,
             &open,
             &PredefinedMenuItem::separator(app)?,
+            &items.lend,
             &launch_at_login,
             &PredefinedMenuItem::separator(app)?,
             &quit,
@@ -97,6 +103,7 @@ pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .on_menu_event(on_menu_event)
         .build(app)?;
     app.manage(LaunchAtLogin(launch_at_login));
+    tauri::async_runtime::spawn(follow_lending(app.clone(), items.lend.clone()));
     tauri::async_runtime::spawn(follow_server(app.clone(), items));
     tauri::async_runtime::spawn(follow_models(app.clone(), models));
     Ok(())
@@ -140,6 +147,35 @@ fn fill_models<R: Runtime>(
     menu.set_enabled(!choices.is_empty())
 }
 
+const LEND_LABEL: &str = "Lend this machine";
+
+/// Checks "Lend this machine" while the server lends this machine (from this menu or the web
+/// UI), and names where the worker listens, or why lending failed.
+async fn follow_lending<R: Runtime>(app: AppHandle<R>, item: CheckMenuItem<R>) {
+    let mut lending = app.state::<Server>().lending();
+    loop {
+        let now = lending.borrow_and_update().clone();
+        let shown = item
+            .set_checked(now.endpoint.is_some())
+            .and_then(|()| item.set_text(lend_label(&now)));
+        if let Err(e) = shown {
+            tracing::warn!("tray lend item: {e}");
+        }
+        if lending.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// "Lend this machine", with where the worker listens while lent, or why it could not.
+fn lend_label(lending: &Lending) -> String {
+    match (&lending.endpoint, &lending.error) {
+        (Some(endpoint), _) => format!("{LEND_LABEL} ({endpoint})"),
+        (None, Some(error)) => shorten(&format!("{LEND_LABEL} (failed: {error})"), STATUS_CHARS),
+        (None, None) => LEND_LABEL.to_string(),
+    }
+}
+
 /// The check item, kept to show the real login-item state after either the menu or the web
 /// UI changed it.
 struct LaunchAtLogin<R: Runtime>(CheckMenuItem<R>);
@@ -172,6 +208,10 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         OPEN => {
             let url = server.phase().status().map(server::ui_url);
             window::show_main(app, url.as_deref()).map_err(Into::into)
+        }
+        LEND => {
+            server.toggle_lend();
+            Ok(())
         }
         LAUNCH_AT_LOGIN => {
             let login = LoginItem(app.clone());
@@ -269,6 +309,7 @@ impl View {
         items.status.set_text(&self.status)?;
         items.server_on.set_checked(self.server_on)?;
         items.copy_api_url.set_enabled(self.serving)?;
+        items.lend.set_enabled(self.serving)?;
         if let Some(tray) = app.tray_by_id(&TrayIconId::new(TRAY)) {
             tray.set_tooltip(Some(&self.tooltip))?;
             // Only on change: on Linux every new icon is written out as a file.
@@ -553,6 +594,26 @@ mod tests {
         assert_eq!(view.status.chars().count(), STATUS_CHARS + 1);
         assert!(view.status.ends_with('…'));
         assert!(view.tooltip.ends_with(&error));
+    }
+
+    #[test]
+    fn the_lend_item_names_the_endpoint_or_why_lending_failed() {
+        assert_eq!(lend_label(&Lending::default()), "Lend this machine");
+        let lent = Lending {
+            endpoint: Some("127.0.0.1:50052".into()),
+            error: None,
+        };
+        assert_eq!(lend_label(&lent), "Lend this machine (127.0.0.1:50052)");
+        let failed = Lending {
+            endpoint: None,
+            error: Some("cannot listen on 127.0.0.1:50052: Address in use (os error 98)".into()),
+        };
+        let label = lend_label(&failed);
+        assert!(
+            label.starts_with("Lend this machine (failed: cannot listen"),
+            "{label}"
+        );
+        assert_eq!(label.chars().count(), STATUS_CHARS + 1);
     }
 
     #[test]

@@ -152,6 +152,13 @@ class Tray:
                 return item
         pytest.fail(f"no menu item {label!r} in {self.layout()}")
 
+    def entry_starting(self, prefix):
+        """The item whose label starts with `prefix` (labels that say more while on)."""
+        for item in self.layout():
+            if item.get("label", "").startswith(prefix):
+                return item
+        pytest.fail(f"no menu item starting {prefix!r} in {self.layout()}")
+
     def status(self):
         return self.layout()[0]["label"]
 
@@ -325,7 +332,7 @@ def test_the_app_serves_the_model_over_http(app):
 def test_the_tray_registers_and_its_menu_has_every_item(tray):
     labels = [i.get("label") if i.get("type") != "separator" else "—" for i in tray.layout()]
     assert labels[1:] == ["—", "Server on", "Model", "Copy API URL", "Open Paddock…", "—",
-                          "Launch at login", "—", "Quit Paddock"]
+                          "Lend this machine", "Launch at login", "—", "Quit Paddock"]
     status = tray.layout()[0]
     assert status.get("enabled") is False
     line = rf"{re.escape(MODEL)} · (\d+ MiB|\d+\.\d GiB) of \d+\.\d GiB( · \d+ t/s)?"
@@ -334,6 +341,8 @@ def test_the_tray_registers_and_its_menu_has_every_item(tray):
     assert tray.entry("Server on")["toggle-type"] == "checkmark"
     assert tray.entry("Server on")["toggle-state"] == 1
     assert tray.entry("Launch at login")["toggle-state"] == 0
+    assert tray.entry("Lend this machine")["toggle-type"] == "checkmark"
+    assert tray.entry("Lend this machine")["toggle-state"] == 0
     assert tray.item_property("Status") == "Active"
     wait_for("the idle icon", lambda: tray.icon_is("idle"))
 
@@ -400,6 +409,67 @@ def test_the_web_ui_and_the_tray_change_the_same_login_item(app, tray):
     tray.click("Launch at login")
     wait_for("the entry to go", lambda: not desktop.exists())
     assert json.loads(get(app.url + "/api/autostart")[1])["enabled"] is False
+
+
+def answers_rpc(port):
+    """Whether a ggml RPC worker listens on 127.0.0.1:port: it answers the protocol's greeting
+    (HELLO, 14, with 24 bytes of zero transport capabilities) with its version (as
+    src/engine/rpc/greeting.rs sends and reads it)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(bytes([14]) + (24).to_bytes(8, "little") + bytes(24))
+            s.settimeout(5)
+            reply = b""
+            while len(reply) < 8 + 4 + 24:
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+            return len(reply) == 36 and int.from_bytes(reply[:8], "little") == 28 and reply[8] > 0
+    except OSError:
+        return False
+
+
+def test_lend_this_machine_runs_a_worker_until_clicked_again(app, tray):
+    """Lent from the tray: on loopback, llama.cpp's default port; the web UI's /api/lend agrees."""
+    port = 50052
+    assert not answers_rpc(port), f"something already answers on {port}"
+    lend = "Lend this machine"
+    assert tray.entry(lend).get("enabled", True) is True
+    tray.click(lend)
+    wait_for("the worker to answer", lambda: answers_rpc(port), timeout=60)
+    item = wait_for("the check mark", lambda: (e := tray.entry_starting(lend))["toggle-state"] == 1 and e)
+    assert item["label"] == f"{lend} (127.0.0.1:{port})", item
+    assert json.loads(get(app.url + "/api/lend")[1]) == {
+        "on": True, "endpoint": f"127.0.0.1:{port}", "lan": False, "cache": False}
+
+    tray.click(item["label"])
+    wait_for("the worker to stop", lambda: not answers_rpc(port))
+    wait_for("the check mark to clear", lambda: tray.entry_starting(lend)["toggle-state"] == 0)
+    assert tray.entry(lend)  # the label back to plain
+    assert json.loads(get(app.url + "/api/lend")[1]) == {"on": False}
+
+    # Turned on from the web UI, the tray shows it within its 2 s look; off again from there.
+    send(app.url + "/api/lend", "PUT", {"on": True, "port": port})
+    wait_for("the tray's check mark", lambda: tray.entry_starting(lend)["toggle-state"] == 1)
+    send(app.url + "/api/lend", "PUT", {"on": False})
+    wait_for("the check mark to clear", lambda: tray.entry_starting(lend)["toggle-state"] == 0)
+    assert tray.entry(lend)
+    assert not answers_rpc(port)
+
+    # The worker belongs to the running server: Server off stops it, and the item waits
+    # (disabled) for the server to be on again.
+    tray.click(lend)
+    wait_for("the worker to answer", lambda: answers_rpc(port), timeout=60)
+    tray.click("Server on")
+    wait_for("the server to stop", lambda: refused(app.url + "/health"))
+    wait_for("the worker to stop with it", lambda: not answers_rpc(port))
+    wait_for("the item unchecked and disabled",
+             lambda: (e := tray.entry(lend))["toggle-state"] == 0 and e.get("enabled") is False)
+    tray.click("Server on")
+    wait_for("the server to serve again", lambda: get(app.url + "/health")[0] == 200, timeout=60)
+    wait_for("the item enabled", lambda: tray.entry(lend).get("enabled", True) is True)
+    assert json.loads(get(app.url + "/api/lend")[1]) == {"on": False}
 
 
 def test_unloading_and_loading_a_model_show_in_the_status_line(app, tray):
