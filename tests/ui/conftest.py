@@ -57,6 +57,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc) -> bool:
+    """Terminates a helper process (killed after 10 s); whether it was still running."""
+    if proc is None or proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return True
+
+
 class Server:
     """One `paddock serve` process; stop() and start() again keep the port and config file.
 
@@ -207,15 +220,8 @@ class FakeHub:
         self.url = line.removeprefix("listening on ")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+        if stop_process(self.proc):
+            self.proc.stdout.close()
 
 
 @pytest.fixture
@@ -276,14 +282,7 @@ class Worker:
         pytest.fail(f"worker not listening on {self.port} after {START_TIMEOUT_S} s")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture
