@@ -31,3 +31,5 @@ mod router;
 mod rpc;
 /// Speculative decoding: n-gram lookup, predictions and a draft model never change the output.
 mod speculation;
+/// Speculative decoding with a model's own MTP heads (synthetic GLM-4.5-shaped models).
+mod speculation_mtp;

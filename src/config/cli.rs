@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Do not guess tokens from earlier text of the request (n-gram lookup, on by default).
     #[arg(long)]
     pub no_spec_ngram: bool,
+    /// Do not guess with the model's own multi-token-prediction heads (on where the model has
+    /// them and runs one slot).
+    #[arg(long)]
+    pub no_spec_mtp: bool,
     /// Draft model for speculative decoding: smaller, with the same vocabulary.
     #[arg(long = "model-draft", alias = "spec-draft-model")]
     pub model_draft: Option<PathBuf>,
@@ -154,6 +158,7 @@ impl ServeArgs {
                 context_shift: flag(self.context_shift),
                 max_queue: self.max_queue,
                 spec_ngram: self.no_spec_ngram.then_some(false),
+                spec_mtp: self.no_spec_mtp.then_some(false),
                 model_draft: self.model_draft.clone(),
                 draft_max: self.draft_max,
                 draft_min: self.draft_min,

@@ -236,6 +236,7 @@ fn speculation(e: &RawEngine) -> Result<Speculation, String> {
     let s = Speculation {
         ngram: e.spec_ngram.unwrap_or(d.ngram),
         draft_model: e.model_draft.clone(),
+        mtp: e.spec_mtp.unwrap_or(d.mtp),
         draft_max: e.draft_max.unwrap_or(d.draft_max),
         draft_min: e.draft_min.unwrap_or(d.draft_min),
         draft_p_min: e.draft_p_min.unwrap_or(d.draft_p_min),

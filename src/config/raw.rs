@@ -97,6 +97,8 @@ pub struct RawEngine {
     pub spec_ngram: Option<bool>,
     /// A smaller model with the same vocabulary that guesses tokens.
     pub model_draft: Option<PathBuf>,
+    /// Guess with the model's own MTP heads where it has them (on unless set to false).
+    pub spec_mtp: Option<bool>,
     pub draft_max: Option<u32>,
     pub draft_min: Option<u32>,
     pub draft_p_min: Option<f32>,
@@ -178,7 +180,7 @@ impl RawEngine {
     pub fn merge(mut self, over: RawEngine) -> RawEngine {
         merge_fields!(self, over; ctx_size, parallel, threads, threads_batch, batch_size,
             ubatch_size, n_gpu_layers, flash_attn, cache_type_k, cache_type_v, mlock, context_shift, max_queue,
-            spec_ngram, model_draft, draft_max, draft_min, draft_p_min);
+            spec_ngram, model_draft, spec_mtp, draft_max, draft_min, draft_p_min);
         self
     }
 }

@@ -12,6 +12,7 @@ mod embed;
 mod error;
 mod exited;
 pub mod hosted;
+mod mtp;
 mod output;
 pub mod probe;
 pub mod rpc;
@@ -164,9 +165,13 @@ impl EngineHandle {
                 "--mlock requested but this build cannot lock memory; the model may be paged out"
             );
         }
+        // MTP layers take memory and are skipped unless they will guess (one slot, see mtp.rs).
+        let load_mtp =
+            spec.speculation.mtp && spec.speculation.draft_max > 0 && spec.n_parallel == 1;
         let mut params = LlamaModelParams::default()
             .with_n_gpu_layers(spec.n_gpu_layers)
-            .with_use_mlock(spec.mlock);
+            .with_use_mlock(spec.mlock)
+            .with_load_mtp(load_mtp);
         if let Some(LoadProgress(report)) = spec.load_progress.clone() {
             params = params.with_progress_callback(move |p| {
                 report(p);
@@ -189,6 +194,14 @@ impl EngineHandle {
         } else {
             spec.speculation.clone()
         };
+        let heads = mtp::mtp_layers(&model);
+        if info.speculation.mtp && heads > 0 && !load_mtp && info.speculation.draft_max > 0 {
+            tracing::warn!(
+                n_parallel = spec.n_parallel,
+                "the model has MTP heads, but they guess for one slot only: start it with --parallel 1 to use them"
+            );
+        }
+        info.speculation.mtp &= load_mtp && heads > 0;
         let draft = match (&info.speculation.draft_model, info.speculation.is_on()) {
             (Some(path), true) => Some(Arc::new(draft_model::load(
                 backend,
@@ -205,7 +218,8 @@ impl EngineHandle {
 
         let queued = Arc::new(AtomicUsize::new(0));
         let (inbox, rx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<Allocated>, EngineError>>();
+        let (ready_tx, ready_rx) =
+            mpsc::channel::<Result<(Option<Allocated>, bool), EngineError>>();
         let thread_model = Arc::clone(&model);
         let thread_queued = Arc::clone(&queued);
         let activity = Arc::new(Activity::new(spec.on_activity.clone()));
@@ -214,6 +228,7 @@ impl EngineHandle {
         let base_params = base_context_params(&spec, n_ctx);
         let draft_params = base_params.clone();
         let ctx_params = with_cache_types(base_params, &spec);
+        let mtp_params = info.speculation.mtp.then(|| ctx_params.clone());
         let config = WorkerConfig {
             n_ctx,
             n_batch,
@@ -223,6 +238,7 @@ impl EngineHandle {
             speculation: info.speculation.clone(),
         };
         let n_parallel = spec.n_parallel;
+        let speculation = info.speculation.clone();
         let exited = Exited::default();
         let thread_exited = exited.clone();
         std::thread::Builder::new()
@@ -231,15 +247,20 @@ impl EngineHandle {
                 // Declared first, so dropped last: after the context and the models.
                 let _exited = thread_exited.on_drop();
                 let (thread_model, draft) = (thread_model, draft);
-                let (made, allocated) =
-                    allocated::capture(|| thread_model.new_context(backend, ctx_params));
+                let (made, allocated) = allocated::capture(|| {
+                    let ctx = thread_model
+                        .new_context(backend, ctx_params)
+                        .map_err(|e| e.to_string())?;
+                    with_heads(&thread_model, backend, ctx, mtp_params, &speculation)
+                });
                 let ctx = match made {
                     Ok(ctx) => ctx,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(EngineError::Context(e.to_string())));
+                        let _ = ready_tx.send(Err(EngineError::Context(e)));
                         return;
                     }
                 };
+                let heads = matches!(ctx, mtp::Target::Mtp { .. });
                 let draft = match draft.as_deref() {
                     Some(model) => {
                         match DraftModel::new(model, backend, draft_params, n_parallel) {
@@ -252,12 +273,13 @@ impl EngineHandle {
                     }
                     None => None,
                 };
-                let _ = ready_tx.send(Ok(allocated));
+                let _ = ready_tx.send(Ok((allocated, heads)));
                 Worker::new(&thread_model, ctx, config, n_parallel, thread_queued, draft)
                     .run(rx, &thread_activity);
             })
             .map_err(|e| EngineError::Context(e.to_string()))?;
-        info.allocated = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        (info.allocated, info.speculation.mtp) =
+            ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         tracing::info!(
             model = %spec.model_path.display(),
             n_ctx,
@@ -466,6 +488,28 @@ fn n_ctx(spec: &EngineSpec, model: &LlamaModel) -> u32 {
     match spec.n_ctx {
         0 => model.n_ctx_train(),
         n => n,
+    }
+}
+
+/// The engine's context, driving the model's MTP heads when `mtp_params` is given. A failed
+/// MTP set-up is logged and leaves a plain context.
+fn with_heads<'m>(
+    model: &'m LlamaModel,
+    backend: &LlamaBackend,
+    ctx: llama_cpp_2::context::LlamaContext<'m>,
+    mtp_params: Option<LlamaContextParams>,
+    speculation: &Speculation,
+) -> Result<mtp::Target<'m>, String> {
+    let Some(params) = mtp_params else {
+        return Ok(mtp::Target::Plain(ctx));
+    };
+    match mtp::Target::with_mtp(model, backend, ctx, params, speculation) {
+        Ok(target) => Ok(target),
+        Err((why, ctx)) => {
+            tracing::warn!(reason = %why, "MTP heads not used");
+            ctx.map(mtp::Target::Plain)
+                .ok_or_else(|| format!("context lost setting up MTP heads: {why}"))
+        }
     }
 }
 

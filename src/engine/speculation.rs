@@ -1,9 +1,10 @@
 //! Speculative decoding: guess the next few tokens cheaply, then let one decode of the model
 //! check them all. Guesses come from the request's own text (n-gram lookup: coding agents
-//! rewrite files that are already in the prompt) or from a small draft model that shares the
-//! vocabulary. Every token the client sees is still sampled from the model's own logits, in
-//! order, with the same sampler; a guess only saves a decode when it equals that sample. So
-//! the output is the one decoding without speculation gives; only the number of decodes drops.
+//! rewrite files that are already in the prompt), from a small draft model that shares the
+//! vocabulary, or from the model's own multi-token-prediction (MTP) heads where it has them.
+//! Every token the client sees is still sampled from the model's own logits, in order, with
+//! the same sampler; a guess only saves a decode when it equals that sample. So the output is
+//! the one decoding without speculation gives; only the number of decodes drops.
 
 use std::path::PathBuf;
 
@@ -16,6 +17,10 @@ pub struct Speculation {
     pub ngram: bool,
     /// A smaller model with the same vocabulary that drafts where the lookup finds nothing.
     pub draft_model: Option<PathBuf>,
+    /// The model's own multi-token-prediction heads draft where the lookup finds nothing. As
+    /// a setting: use them where the model has them; once loaded: they are in use.
+    #[serde(default)]
+    pub mtp: bool,
     /// Most tokens guessed per step.
     pub draft_max: u32,
     /// Fewer guesses than this are not worth a verification: the step decodes one token.
@@ -29,6 +34,7 @@ impl Default for Speculation {
         Self {
             ngram: true,
             draft_model: None,
+            mtp: true,
             draft_max: 16,
             draft_min: 0,
             draft_p_min: 0.8,
@@ -41,12 +47,13 @@ impl Speculation {
     pub fn off() -> Self {
         Self {
             ngram: false,
+            mtp: false,
             ..Self::default()
         }
     }
 
     pub fn is_on(&self) -> bool {
-        (self.ngram || self.draft_model.is_some()) && self.draft_max > 0
+        (self.ngram || self.draft_model.is_some() || self.mtp) && self.draft_max > 0
     }
 }
 
@@ -60,6 +67,7 @@ impl std::fmt::Display for Speculation {
         let sources: Vec<String> = [
             self.ngram.then(|| "n-gram lookup".to_string()),
             draft.map(|id| format!("draft model {id}")),
+            self.mtp.then(|| "MTP heads".to_string()),
         ]
         .into_iter()
         .flatten()
@@ -262,10 +270,11 @@ mod tests {
     fn the_setting_reads_as_a_sentence() {
         assert_eq!(
             Speculation::default().to_string(),
-            "n-gram lookup, up to 16 tokens"
+            "n-gram lookup + MTP heads, up to 16 tokens"
         );
         let both = Speculation {
             draft_model: Some("/m/SmolLM2-135M.gguf".into()),
+            mtp: false,
             ..Speculation::default()
         };
         assert_eq!(

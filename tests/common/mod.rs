@@ -16,6 +16,13 @@ pub fn gemma3() -> PathBuf {
     model("gemma-3-270m-q4_k_m.gguf")
 }
 
+/// Tiny synthetic GLM-4.5-shaped models with one MTP layer, written by
+/// `scripts/synth_mtp_gguf.py` (SmolLM2's tokenizer): `echo`, whose MTP head always agrees
+/// with the model, and `mixed`, whose head is right only part of the time.
+pub fn mtp_model(variant: &str) -> PathBuf {
+    model(&format!("synthetic/mtp-{variant}.gguf"))
+}
+
 fn model(file: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("models")

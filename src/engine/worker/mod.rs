@@ -8,7 +8,6 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
 
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
@@ -19,6 +18,7 @@ use super::activity::Activity;
 use super::draft_model::DraftModel;
 use super::embed::Embedder;
 use super::error::EngineError;
+use super::mtp::Target;
 use super::sampling::TokenSampler;
 use super::scheduler::{caches_to_evict, choose_slot, common_prefix, IdleSlot};
 use super::slot::{Job, Slot, SlotState, SlotStatus};
@@ -61,7 +61,8 @@ pub struct WorkerConfig {
 
 pub struct Worker<'m> {
     model: &'m LlamaModel,
-    ctx: LlamaContext<'m>,
+    /// The context, with the model's MTP heads where they guess.
+    ctx: Target<'m>,
     config: WorkerConfig,
     slots: Vec<Slot>,
     queue: VecDeque<Submission>,
@@ -83,7 +84,7 @@ pub struct Worker<'m> {
 impl<'m> Worker<'m> {
     pub fn new(
         model: &'m LlamaModel,
-        ctx: LlamaContext<'m>,
+        ctx: Target<'m>,
         config: WorkerConfig,
         n_slots: u32,
         queued: Arc<AtomicUsize>,
@@ -287,7 +288,7 @@ impl<'m> Worker<'m> {
             return false;
         }
         for i in evict {
-            let _ = self.ctx.kv_cache_seq_rm(self.slots[i].seq, None, None);
+            let _ = self.ctx.seq_rm(self.slots[i].seq, None, None);
             self.slots[i].cache.clear();
         }
         true
@@ -301,9 +302,9 @@ impl<'m> Worker<'m> {
         if keep < self.slots[index].cache.len() {
             let cut = u32::try_from(keep).ok();
             // Recurrent models cannot drop a tail of their state: start over.
-            if keep == 0 || self.ctx.kv_cache_seq_rm(seq, cut, None).is_err() {
+            if keep == 0 || self.ctx.seq_rm(seq, cut, None).is_err() {
                 keep = 0;
-                let _ = self.ctx.kv_cache_seq_rm(seq, None, None);
+                let _ = self.ctx.seq_rm(seq, None, None);
             }
         }
         self.slots[index].cache.truncate(keep);
@@ -337,7 +338,7 @@ impl<'m> Worker<'m> {
             let idle = self.idle_slots(None);
             for index in caches_to_evict(&idle, used, need, capacity) {
                 let slot = &mut self.slots[index];
-                let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+                let _ = self.ctx.seq_rm(slot.seq, None, None);
                 slot.cache.clear();
             }
         }
@@ -457,13 +458,10 @@ impl<'m> Worker<'m> {
         let n_past = slot.cache.len();
         let n_discard = (n_past - n_keep) / 2;
         let (keep, end) = (n_keep as u32, (n_keep + n_discard) as u32);
-        if self
-            .ctx
-            .kv_cache_seq_rm(slot.seq, Some(keep), Some(end))
-            .is_err()
+        if self.ctx.seq_rm(slot.seq, Some(keep), Some(end)).is_err()
             || self
                 .ctx
-                .kv_cache_seq_add(
+                .seq_add(
                     slot.seq,
                     Some(end),
                     Some(n_past as u32),
@@ -484,7 +482,7 @@ impl<'m> Worker<'m> {
             // idle cache and try once more.
             Err(DecodeError::NoKvCacheSlot) => {
                 for slot in self.slots.iter_mut().filter(|s| s.is_idle()) {
-                    let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+                    let _ = self.ctx.seq_rm(slot.seq, None, None);
                     slot.cache.clear();
                 }
                 self.ctx.decode(&mut self.batch)
@@ -504,7 +502,7 @@ impl<'m> Worker<'m> {
             if !in_batch {
                 continue;
             }
-            let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+            let _ = self.ctx.seq_rm(slot.seq, None, None);
             slot.cache.clear();
             if let Some(job) = slot.job.take() {
                 let _ = job

@@ -19,6 +19,7 @@ impl Worker<'_> {
     /// right ones for the next token), so one decode may yield several tokens.
     pub(super) fn sample(&mut self) {
         for i in 0..self.slots.len() {
+            let seq = self.slots[i].seq;
             let Some(job) = self.slots[i].job.as_mut() else {
                 continue;
             };
@@ -32,6 +33,7 @@ impl Worker<'_> {
                 job.timings.prompt_decoded = job.request.prompt.len() as u32 - job.cached_tokens;
                 job.timings.prompt_time = now - job.prompt_started;
                 job.first_token_at = Some(now);
+                self.ctx.begin(seq, &job.request.prompt);
             }
             let mut accepted = 0;
             while let Some(token) = self.emit(i, at) {
@@ -44,6 +46,8 @@ impl Worker<'_> {
                     job.timings.draft.accepted += 1;
                 }
             }
+            // Also when the heads guessed and the guess went unused: they learn the position.
+            self.ctx.accept(accepted);
             if !draft.is_empty() {
                 self.settle_draft(i, draft.len(), accepted);
             }
@@ -105,7 +109,8 @@ impl Worker<'_> {
     }
 
     /// Guesses of the tokens after slot `i`'s last one (already in its cache), at most
-    /// `spare`: from the request's own text first, else from the draft model. None when the
+    /// `spare`: from the request's own text first, else from the model's MTP heads, else from
+    /// the draft model. None when the
     /// request is near its end, the cache is full, or fewer than `draft_min` are found.
     pub(super) fn draft(&mut self, i: usize, spare: usize) -> Vec<TokenId> {
         let free = (self.config.n_ctx as usize).saturating_sub(self.used_cells());
@@ -141,6 +146,10 @@ impl Worker<'_> {
             Vec::new()
         };
         if draft.is_empty() {
+            let (pos, last) = (slot.cache.len() - 1, slot.cache[slot.cache.len() - 1]);
+            draft = self.ctx.draft(slot.seq, pos, last, &slot.cache, max);
+        }
+        if draft.is_empty() {
             if let Some(model) = self.draft_model.as_mut() {
                 draft = model.draft(slot.seq, &slot.cache, max, spec.draft_p_min);
             }
@@ -157,9 +166,7 @@ impl Worker<'_> {
         let slot = &mut self.slots[i];
         let keep = slot.cache.len() - (drafted - accepted);
         if keep < slot.cache.len() {
-            let _ = self
-                .ctx
-                .kv_cache_seq_rm(slot.seq, u32::try_from(keep).ok(), None);
+            let _ = self.ctx.seq_rm(slot.seq, u32::try_from(keep).ok(), None);
             slot.cache.truncate(keep);
         }
         if let Some(job) = slot.job.as_mut() {

@@ -100,6 +100,8 @@ pub struct SpeculationStatus {
     pub ngram: bool,
     /// The draft model's id, when one is loaded.
     pub draft_model: Option<String>,
+    /// The model's own multi-token-prediction heads guess.
+    pub mtp: bool,
     /// Most tokens guessed per step; 0 when speculation is off.
     pub draft_max: u32,
 }
@@ -241,6 +243,7 @@ fn model_status(m: &LoadedModel) -> ModelStatus {
                     .as_deref()
                     .filter(|_| s.is_on())
                     .map(crate::engine::model_id),
+                mtp: s.is_on() && s.mtp,
                 draft_max: if s.is_on() { s.draft_max } else { 0 },
             }
         },
