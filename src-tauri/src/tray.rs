@@ -335,6 +335,8 @@ struct Summary {
     /// compute) and the machine's memory, bytes.
     memory: Option<(u64, u64)>,
     tokens_per_second: Option<f64>,
+    /// The share of guessed tokens the model took (speculative decoding), last request.
+    acceptance: Option<f64>,
     /// A benchmark that has the machine: model, repetitions done and in all.
     bench: Option<(String, u64, u64)>,
 }
@@ -382,6 +384,7 @@ impl Summary {
                 .filter(|_| !status.models.is_empty())
                 .map(|total| (used, total)),
             tokens_per_second: status.last_tps,
+            acceptance: status.last_acceptance,
             bench: status
                 .bench
                 .as_ref()
@@ -416,6 +419,9 @@ impl Summary {
                 }
                 if let Some(tps) = self.tokens_per_second {
                     line += &format!(" · {tps:.0} t/s");
+                }
+                if let Some(acceptance) = self.acceptance {
+                    line += &format!(" · {:.0} % drafts accepted", acceptance * 100.0);
                 }
                 let icon = match self.state {
                     Served::Generating => IconState::Generating,
@@ -471,6 +477,7 @@ mod tests {
             error: None,
             memory: Some((3 << 29, 24 << 30)),
             tokens_per_second: Some(212.4),
+            acceptance: None,
             bench: None,
         }
     }
@@ -493,6 +500,14 @@ mod tests {
             ..first
         };
         assert_eq!(small.line().1, "SmolLM2 · 289 MiB of 23.5 GiB");
+        let guessed = Summary {
+            acceptance: Some(0.634),
+            ..summary(Served::Idle)
+        };
+        assert_eq!(
+            guessed.line().1,
+            "SmolLM2 · 1.5 GiB of 24.0 GiB · 212 t/s · 63 % drafts accepted"
+        );
     }
 
     #[test]

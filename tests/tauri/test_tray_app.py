@@ -335,7 +335,7 @@ def test_the_tray_registers_and_its_menu_has_every_item(tray):
                           "Lend this machine", "Launch at login", "—", "Quit Paddock"]
     status = tray.layout()[0]
     assert status.get("enabled") is False
-    line = rf"{re.escape(MODEL)} · (\d+ MiB|\d+\.\d GiB) of \d+\.\d GiB( · \d+ t/s)?"
+    line = rf"{re.escape(MODEL)} · (\d+ MiB|\d+\.\d GiB) of \d+\.\d GiB( · \d+ t/s)?( · \d+ % drafts accepted)?"
     wait_for("the status line to show the model and memory",
              lambda: re.fullmatch(line, tray.status()))
     assert tray.entry("Server on")["toggle-type"] == "checkmark"
@@ -357,7 +357,7 @@ def test_generation_shows_in_the_icon_and_its_speed_in_the_status_line(app, tray
                                      done.set()), daemon=True).start()
     wait_for("the generating icon", lambda: tray.icon_is("generating"), timeout=20, every=0.1)
     assert done.wait(300), "the completion did not finish"
-    status = wait_for("tokens/s in the status line", lambda: re.search(r"· (\d+) t/s$", tray.status()))
+    status = wait_for("tokens/s in the status line", lambda: re.search(r"· (\d+) t/s( · \d+ % drafts accepted)?$", tray.status()))
     assert int(status.group(1)) > 0
     wait_for("the idle icon again", lambda: tray.icon_is("idle"))
 

@@ -127,8 +127,8 @@ function card(model) {
       fact('Trained context', tokens(f.n_ctx_train)),
       fact('Tools', tools === null || tools === undefined ? '—' : tools ? 'Yes' : 'No'),
       fact('Largest context that fits', model.largest_context ? tokens(model.largest_context) : 'None', 'largest-context'),
-      // MTP heads are found but not run yet: llama.cpp's MTP path serves one sequence only.
-      f.nextn_layers ? fact('MTP heads', `${f.nextn_layers} (not used yet)`, 'mtp-heads') : null,
+      // llama.cpp's MTP drafting, as the crate exposes it, serves one sequence: one slot.
+      f.nextn_layers ? fact('MTP heads', `${f.nextn_layers}: guess tokens with 1 parallel slot`, 'mtp-heads') : null,
     ) : null,
     h('div', { class: 'progress', role: 'progressbar', 'aria-label': `Loading ${model.id}`,
       'aria-valuemin': 0, 'aria-valuemax': 100, 'data-testid': 'load-progress', hidden: true },

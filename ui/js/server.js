@@ -51,11 +51,16 @@ function renderStatus() {
     h('div', {}, h('dt', {}, term), h('dd', { 'data-testid': testid }, value))));
 }
 
-/** What guesses tokens for the loaded model: the n-gram lookup, a draft model, or nothing. */
+/** What guesses tokens for the loaded model: the n-gram lookup, its own MTP heads, a draft
+ * model, or nothing. */
 function speculation(spec) {
   if (!spec) return '—';
   if (!spec.draft_max) return 'Off';
-  const sources = [spec.ngram ? 'n-gram lookup' : null, spec.draft_model ? `draft model ${spec.draft_model}` : null];
+  const sources = [
+    spec.ngram ? 'n-gram lookup' : null,
+    spec.mtp ? 'MTP heads' : null,
+    spec.draft_model ? `draft model ${spec.draft_model}` : null,
+  ];
   return `${sources.filter(Boolean).join(' + ')}, up to ${spec.draft_max} tokens`;
 }
 
