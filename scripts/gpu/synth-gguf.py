@@ -110,9 +110,9 @@ def nbytes(dims: tuple[int, ...], kind: str) -> int:
     return n * 4
 
 
-def copy_tokenizer(w: gguf.GGUFWriter, path: Path) -> int:
-    """Copies every tokenizer.* key of `path`; returns the vocabulary size."""
-    r = gguf.GGUFReader(path)
+def copy_tokenizer(w: gguf.GGUFWriter, path: Path | gguf.GGUFReader) -> int:
+    """Copies every tokenizer.* key of `path` (a file or an open reader); returns the vocabulary size."""
+    r = path if isinstance(path, gguf.GGUFReader) else gguf.GGUFReader(path)
     n_vocab = 0
     for name, field in r.fields.items():
         if not name.startswith("tokenizer."):

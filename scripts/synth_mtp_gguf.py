@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Tiny synthetic GGUFs with an MTP (nextn) layer, for testing llama.cpp's `draft-mtp` speculation.
+
+No small real model has MTP layers, so this writes two hand-built `glm4moe` models (the GLM-4.5
+shape, which llama.cpp runs with one nextn layer) whose greedy output is known in advance:
+
+  mtp-echo.gguf   the trunk maps token t to g(t), g a fixed cycle through the vocabulary's normal
+                  tokens, whatever came before; the MTP head predicts g(next) = what the trunk will
+                  say next, so every draft is accepted
+  mtp-mixed.gguf  the next token is g(t) when the previous token's "bit" is clear, g(sigma(t))
+                  when it is set (sigma pairs up the tokens; 35 % of them have the bit), so the
+                  trunk depends on context; the MTP head still predicts g(next), so about a third
+                  of its guesses are wrong (llama-server, 3 drafts a step: 38-54 % of the drafts
+                  accepted): the model for "output with MTP equals output without it, even when
+                  guesses are rejected"
+
+Shape (both): n_embd 64, 2 heads (and 2 KV heads) of 32, 2 trunk layers (dense FFN, 128) + 1 nextn
+layer (`glm4moe.block_count` 3, `nextn_predict_layers` 1, `leading_dense_block_count` 2), context
+4096, vocab 49152 with the tokenizer and chat template (chatml) of SmolLM2-135M-Instruct. The nextn
+layer is an MoE layer (4 experts of 32, 2 used, 1 shared expert): llama.cpp's MTP graph for glm4moe
+always runs `build_moe_ffn` and asserts `ffn_gate_inp`, so it can't be dense (the arch needs
+expert_count > 0 anyway). token_embd and output are F16, the rest F32; 14.9 MB a file. Tensors of
+the nextn layer (blk.2): the usual attention and MoE ones plus nextn.eh_proj, nextn.enorm,
+nextn.hnorm and nextn.shared_head_norm (no nextn.embed_tokens / shared_head_head: llama.cpp then
+uses token_embd / output).
+
+How the weights make it work. e_t, token t's embedding, is a unit vector: dims 0..61 a random
+direction (scaled), dim 62 +-0.1 (the bit), dim 63 0. All norms are RMS norms with weight 1, so
+norm(x) = 8 x / |x|. 64-dim random unit vectors are near-orthogonal (dot 1 against <= ~0.65).
+  - output row g(t) = 4 e_t, so argmax(output . norm(h)) = g(t) when h is e_t, with > 0.99 of the
+    probability. Control tokens' rows are 0 (never predicted); a control token's embedding is that
+    of a normal token, so a prompt may end in one.
+  - echo trunk: every attention output and FFN down projection is 0, so h = e_t.
+  - mixed trunk, layer 0: the attention is positional (q and k are constant biases whose product
+    after RoPE peaks at distance 1; rope base 1.5 spreads the frequencies), v reads the bit and the
+    output writes 0.5 * bit(previous) into dim 63. The FFN's gate reads dim 63 (silu(+-30): on or
+    off) and its up projection reads T e_t, T swapping the two halves of dims 0..61; the embeddings
+    come in sigma-pairs with T e_a = e_b (less the bit), so after a set bit the residual becomes
+    e_t + 3 e_sigma(t) and the next token is g(sigma(t)). Layer 1 adds nothing.
+  - nextn: eh_proj = [I | 0] passes enorm(embed(next)) and drops hnorm(h); its attention output and
+    expert down projections are 0, shared_head_norm is 1 and the head is `output`: it predicts
+    g(next), whatever the context.
+
+  synth_mtp_gguf.py --out DIR [--variants echo,mixed] [--tokenizer SmolLM2.gguf] [--check]
+
+--check also runs a numpy reference of the trunk and the MTP head (float64, from the tensors as
+written) on a few random prompts and prints the MTP guesses' hit rate, the smallest relative gap
+between the two best logits (no near-ties: batch and single-token decoding agree), the smallest
+top-token probability and whether every token follows the rule above. Prints one JSON line per
+file. Deterministic: the same files byte for byte on every run (fixed seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# scripts/gpu/synth-gguf.py has the tokenizer copy (every tokenizer.* key, chat template included)
+_spec = importlib.util.spec_from_file_location("synth_gguf", ROOT / "scripts" / "gpu" / "synth-gguf.py")
+_synth = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_synth)
+gguf = _synth.gguf
+copy_tokenizer = _synth.copy_tokenizer
+
+ARCH = "glm4moe"
+N_EMBD = 64
+N_HEAD = 2
+HEAD_DIM = 32
+N_TRUNK = 2  # trunk layers; blk.2 is the nextn layer
+N_FF = 128
+N_EXPERT, N_EXPERT_USED, N_FF_EXP, N_EXPERT_SHARED = 4, 2, 32, 1
+CTX = 4096
+ROPE_BASE = 1.5  # rotary frequencies 1 .. 0.68 rad: the positional score below peaks sharply at 1
+RMS_EPS = 1e-5
+QK_SCALE = 20.0  # |q_i| |k_i| per rotary pair: the previous token's score leads by >= ~17 (softmax units)
+N_U = N_EMBD - 2  # embedding dims: 0..61 a random direction, 62 the token's bit, 63 (mixed) the previous token's
+BIT = 0.1         # weight of the bit in a token's (unit) embedding
+PREV = 0.5        # dim 63 of the mixed model's residual after layer 0's attention: PREV * bit(previous)
+GATE = 30.0       # silu(+-GATE): an on/off switch (silu(-30) = -3e-12)
+PULL = 3.0        # weight of e_sigma(t) added to the residual when the previous token's bit is set
+OUT_SCALE = 4.0   # output rows are OUT_SCALE * e_t: the best logit is ~32, the runner-up <= ~21, so the
+                  # softmax puts > 0.99 on the top token (draft confidence: a p_min cut keeps the drafts)
+
+VARIANTS = {
+    # p_bit: share of normal tokens whose bit is set (mixed: after such a token, the next token is
+    # g(sigma(t)), not g(t), so roughly that share of the MTP guesses is wrong)
+    "echo": dict(file="mtp-echo.gguf", mixed=False, p_bit=0.35, seed=11),
+    "mixed": dict(file="mtp-mixed.gguf", mixed=True, p_bit=0.35, seed=12),
+}
+
+
+def token_types(reader) -> np.ndarray:
+    return np.array(reader.fields["tokenizer.ggml.token_type"].contents(), dtype=np.int32)
+
+
+def swap(u: np.ndarray) -> np.ndarray:
+    """T: swaps the two halves of the 62 direction dims (an orthogonal involution)."""
+    h = N_U // 2
+    return np.concatenate([u[..., h:N_U], u[..., :h]], axis=-1)
+
+
+def rope_qk() -> tuple[np.ndarray, np.ndarray]:
+    """Constant q and k (one head, NeoX pair layout (i, i + 16)) whose score after RoPE is
+    QK_SCALE * sum_i cos((d - 1) theta_i) for query-key distance d: largest at d = 1."""
+    half = HEAD_DIM // 2
+    theta = ROPE_BASE ** (-2.0 * np.arange(half) / HEAD_DIM)
+    a = np.sqrt(QK_SCALE)
+    q = np.zeros(HEAD_DIM)
+    k = np.zeros(HEAD_DIM)
+    q[:half] = a
+    k[:half], k[half:] = a * np.cos(theta), a * np.sin(theta)
+    return q, k
+
+
+def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """Tensors by name (numpy layout: ggml dims reversed, y = W @ x) and the maps g, sigma, bit."""
+    v = VARIANTS[variant]
+    rng = np.random.default_rng(v["seed"])
+    n_vocab = len(types)
+    normal = np.flatnonzero(types == 1)  # normal tokens: the only ones ever predicted
+    special = np.flatnonzero(types != 1)
+
+    # Embeddings in sigma-pairs: e_b's direction is T(e_a's), so T maps every embedding to another
+    # one (T e_t = e_sigma(t)); both of a pair have the same bit. An odd one out is its own pair.
+    shuffled = rng.permutation(normal)
+    n_pairs = len(shuffled) // 2
+    a_ids, b_ids = shuffled[:n_pairs], shuffled[n_pairs:2 * n_pairs]
+    sigma = np.arange(n_vocab)
+    sigma[a_ids], sigma[b_ids] = b_ids, a_ids
+    u = np.zeros((n_vocab, N_U))
+    u[a_ids] = rng.standard_normal((n_pairs, N_U))
+    u[b_ids] = swap(u[a_ids])
+    if len(shuffled) % 2:
+        x = rng.standard_normal(N_U // 2)
+        u[shuffled[-1]] = np.concatenate([x, x])
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-30)
+    bit = np.zeros(n_vocab, dtype=bool)
+    bit[a_ids] = bit[b_ids] = rng.random(n_pairs) < v["p_bit"]
+    emb = np.zeros((n_vocab, N_EMBD))
+    emb[:, :N_U] = np.sqrt(1 - BIT * BIT) * u
+    emb[:, N_U] = np.where(bit, BIT, -BIT)
+    # a control token reads like a normal one (a prompt may end in one)
+    alias = normal[: len(special)]
+    emb[special], bit[special], sigma[special] = emb[alias], bit[alias], sigma[alias]
+    emb = emb.astype(np.float16)
+
+    order = rng.permutation(normal)  # g: one cycle through every normal token
+    g = np.arange(n_vocab)
+    g[order] = np.roll(order, -1)
+    g[special] = g[alias]
+    out = np.zeros((n_vocab, N_EMBD), dtype=np.float16)
+    out[g[order]] = OUT_SCALE * emb[order]  # output row g(t) = e_t (scaled); control tokens' rows stay 0
+
+    e, hd = N_EMBD, HEAD_DIM
+    small = lambda *shape: rng.standard_normal(shape) * 0.05  # weights whose output is zeroed later
+    t: dict[str, np.ndarray] = {"token_embd.weight": emb}
+    q, k = rope_qk()
+    for i in range(N_TRUNK + 1):
+        b = f"blk.{i}."
+        t[b + "attn_norm.weight"] = np.ones(e)
+        t[b + "attn_q.weight"] = small(N_HEAD * hd, e)
+        t[b + "attn_k.weight"] = small(N_HEAD * hd, e)
+        t[b + "attn_v.weight"] = small(N_HEAD * hd, e)
+        t[b + "attn_q.bias"] = np.zeros(N_HEAD * hd)
+        t[b + "attn_k.bias"] = np.zeros(N_HEAD * hd)
+        t[b + "attn_v.bias"] = np.zeros(N_HEAD * hd)
+        t[b + "attn_output.weight"] = np.zeros((e, N_HEAD * hd))
+        t[b + "post_attention_norm.weight"] = np.ones(e)
+        if i < N_TRUNK:
+            t[b + "ffn_gate.weight"] = small(N_FF, e)
+            t[b + "ffn_up.weight"] = small(N_FF, e)
+            t[b + "ffn_down.weight"] = np.zeros((e, N_FF))
+        if i == 0 and v["mixed"]:
+            # attention: positional, to the previous token (q, k constant biases); v = its bit
+            # (normed input dim 62 = 8 * +-BIT); out: PREV * bit(previous) into residual dim 63
+            t[b + "attn_q.weight"] = np.zeros((N_HEAD * hd, e))
+            t[b + "attn_k.weight"] = np.zeros((N_HEAD * hd, e))
+            t[b + "attn_q.bias"] = np.tile(q, N_HEAD)
+            t[b + "attn_k.bias"] = np.tile(k, N_HEAD)
+            t[b + "attn_v.weight"] = np.zeros((N_HEAD * hd, e))
+            t[b + "attn_v.weight"][0, N_U] = 1.0
+            t[b + "attn_output.weight"][N_EMBD - 1, 0] = PREV / (8 * BIT)
+            # FFN: the normed input is z = 8 x / sqrt(1 + PREV^2); neurons 0..61 compute
+            # silu(gate) * up with gate = +-GATE (the previous token's bit) and up = T z, so the
+            # down projection adds PULL * e_sigma(t) (less its bit) when the previous bit is set
+            s = 8.0 / np.sqrt(1.0 + PREV * PREV)
+            gate = np.zeros((N_FF, e))
+            gate[:N_U, N_EMBD - 1] = GATE / (s * PREV)
+            up = np.zeros((N_FF, e))
+            up[:N_U, :N_U] = swap(np.eye(N_U))
+            down = np.zeros((e, N_FF))
+            down[:N_U, :N_U] = np.eye(N_U) * PULL / (GATE * s)
+            t[b + "ffn_gate.weight"], t[b + "ffn_up.weight"], t[b + "ffn_down.weight"] = gate, up, down
+        if i == N_TRUNK:
+            t[b + "ffn_gate_inp.weight"] = small(N_EXPERT, e)
+            t[b + "exp_probs_b.bias"] = np.zeros(N_EXPERT)
+            t[b + "ffn_gate_exps.weight"] = small(N_EXPERT, N_FF_EXP, e)
+            t[b + "ffn_up_exps.weight"] = small(N_EXPERT, N_FF_EXP, e)
+            t[b + "ffn_down_exps.weight"] = np.zeros((N_EXPERT, e, N_FF_EXP))
+            sh = N_FF_EXP * N_EXPERT_SHARED
+            t[b + "ffn_gate_shexp.weight"] = small(sh, e)
+            t[b + "ffn_up_shexp.weight"] = small(sh, e)
+            t[b + "ffn_down_shexp.weight"] = np.zeros((e, sh))
+            t[b + "nextn.eh_proj.weight"] = np.concatenate([np.eye(e), np.zeros((e, e))], axis=1)
+            t[b + "nextn.enorm.weight"] = np.ones(e)
+            t[b + "nextn.hnorm.weight"] = np.ones(e)
+            t[b + "nextn.shared_head_norm.weight"] = np.ones(e)
+    t["output_norm.weight"] = np.ones(e)
+    t["output.weight"] = out
+    for name, a in t.items():
+        if a.dtype != np.float16:
+            t[name] = a.astype(np.float32)
+    return t, dict(g=g, sigma=sigma, bit=bit, normal=normal)
+
+
+def write(path: Path, variant: str, tensors: dict[str, np.ndarray], tokenizer) -> int:
+    w = gguf.GGUFWriter(path, ARCH)
+    w.add_name(f"synthetic MTP test model ({variant})")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_block_count(N_TRUNK + 1)
+    w.add_nextn_predict_layers(1)
+    w.add_leading_dense_block_count(N_TRUNK)
+    w.add_context_length(CTX)
+    w.add_embedding_length(N_EMBD)
+    w.add_feed_forward_length(N_FF)
+    w.add_head_count(N_HEAD)
+    w.add_head_count_kv(N_HEAD)
+    w.add_key_length(HEAD_DIM)
+    w.add_value_length(HEAD_DIM)
+    w.add_rope_dimension_count(HEAD_DIM)
+    w.add_rope_freq_base(ROPE_BASE)
+    w.add_layer_norm_rms_eps(RMS_EPS)
+    w.add_expert_count(N_EXPERT)
+    w.add_expert_used_count(N_EXPERT_USED)
+    w.add_expert_feed_forward_length(N_FF_EXP)
+    w.add_expert_shared_count(N_EXPERT_SHARED)
+    w.add_expert_weights_scale(1.0)
+    w.add_expert_weights_norm(True)
+    w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+    n_vocab = copy_tokenizer(w, tokenizer)
+    assert n_vocab == tensors["token_embd.weight"].shape[0], n_vocab
+    for name, a in tensors.items():
+        w.add_tensor(name, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path.stat().st_size
+
+
+# --- numpy reference (float64, from the tensors as written) --------------------------------
+
+def _norm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + RMS_EPS) * w
+
+
+def _rope_neox(x: np.ndarray) -> np.ndarray:  # x: [pos, head, HEAD_DIM]
+    half = HEAD_DIM // 2
+    ang = np.arange(x.shape[0])[:, None] * ROPE_BASE ** (-2.0 * np.arange(half) / HEAD_DIM)
+    c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    x0, x1 = x[..., :half], x[..., half:]
+    return np.concatenate([x0 * c - x1 * s, x0 * s + x1 * c], axis=-1)
+
+
+def trunk(T: dict, toks: list[int]) -> np.ndarray:
+    """The trunk's normed final hidden state (h_nextn) at every position."""
+    x = T["token_embd.weight"][toks]
+    n = len(toks)
+    mask = np.tril(np.ones((n, n), dtype=bool))
+    for i in range(N_TRUNK):
+        b = f"blk.{i}."
+        xn = _norm(x, T[b + "attn_norm.weight"])
+        qkv = [(xn @ T[b + f"attn_{c}.weight"].T + T[b + f"attn_{c}.bias"]).reshape(n, N_HEAD, HEAD_DIM)
+               for c in "qkv"]
+        q, k = _rope_neox(qkv[0]), _rope_neox(qkv[1])
+        sc = np.einsum("phd,jhd->hpj", q, k) / np.sqrt(HEAD_DIM)
+        sc = np.where(mask, sc, -np.inf)
+        a = np.exp(sc - sc.max(-1, keepdims=True))
+        a /= a.sum(-1, keepdims=True)
+        att = np.einsum("hpj,jhd->phd", a, qkv[2]).reshape(n, -1)
+        x = x + att @ T[b + "attn_output.weight"].T
+        z = _norm(x, T[b + "post_attention_norm.weight"])
+        gt = z @ T[b + "ffn_gate.weight"].T
+        x = x + (gt / (1 + np.exp(-gt)) * (z @ T[b + "ffn_up.weight"].T)) @ T[b + "ffn_down.weight"].T
+    return _norm(x, T["output_norm.weight"])
+
+
+def mtp_logits(T: dict, token: int, h: np.ndarray) -> np.ndarray:
+    """The nextn head's logits for the token after `token`, given the trunk's h_nextn before it
+    (its attention and expert outputs are zero: checked)."""
+    b = f"blk.{N_TRUNK}."
+    for name in ("attn_output.weight", "ffn_down_exps.weight", "ffn_down_shexp.weight"):
+        assert not T[b + name].any(), name
+    cat = np.concatenate([_norm(T["token_embd.weight"][token], T[b + "nextn.enorm.weight"]),
+                          _norm(h, T[b + "nextn.hnorm.weight"])])
+    cur = T[b + "nextn.eh_proj.weight"] @ cat
+    return T["output.weight"] @ _norm(cur, T[b + "nextn.shared_head_norm.weight"])
+
+
+def reference(T: dict, prompt: list[int], n_predict: int) -> dict:
+    """Greedy continuation of `prompt`; per generated token after the first, whether the MTP head
+    (given the token before it and the trunk's state before that) guessed it; the smallest gap
+    between the two best logits (trunk and MTP), relative to the best; the smallest top-token
+    probability (softmax over the whole vocabulary)."""
+    toks = list(prompt)
+    hits, gaps, probs = [], [], []
+    for _ in range(n_predict):
+        h = trunk(T, toks)
+        lg = T["output.weight"] @ h[-1]
+        nxt = int(np.argmax(lg))
+        top2 = np.sort(lg)[-2:]
+        gaps.append((top2[1] - top2[0]) / top2[1])
+        probs.append(1.0 / np.exp(lg - lg.max()).sum())
+        if len(toks) > len(prompt):
+            ml = mtp_logits(T, toks[-1], h[-2])
+            top2 = np.sort(ml)[-2:]
+            gaps.append((top2[1] - top2[0]) / top2[1])
+            probs.append(1.0 / np.exp(ml - ml.max()).sum())
+            hits.append(int(np.argmax(ml)) == nxt)
+        toks.append(nxt)
+    return dict(tokens=toks[len(prompt):], mtp_hits=hits, min_rel_gap=float(min(gaps)),
+                min_top_p=float(min(probs)))
+
+
+def check(variant: str, tensors: dict, maps: dict) -> dict:
+    T = {k: v.astype(np.float64) for k, v in tensors.items()}
+    rng = np.random.default_rng(1)
+    hits, gaps, probs, follows = [], [], [], []
+    for _ in range(3):
+        prompt = [int(t) for t in rng.choice(maps["normal"], 16)]
+        r = reference(T, prompt, 48)
+        hits += r["mtp_hits"]
+        gaps.append(r["min_rel_gap"])
+        probs.append(r["min_top_p"])
+        toks = prompt + r["tokens"]
+        g, sg, bit = maps["g"], maps["sigma"], maps["bit"]
+        for p in range(len(prompt), len(toks)):  # the design: g(t), or g(sigma(t)) after a set bit
+            want = g[sg[toks[p - 1]]] if variant == "mixed" and bit[toks[p - 2]] else g[toks[p - 1]]
+            follows.append(toks[p] == want)
+    return dict(mtp_hit_rate=round(float(np.mean(hits)), 3), min_rel_logit_gap=round(min(gaps), 3),
+                min_top_p=round(min(probs), 4), follows_design=bool(all(follows)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--tokenizer", type=Path, default=ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--check", action="store_true", help="also run the numpy reference")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    tok = gguf.GGUFReader(a.tokenizer)
+    types = token_types(tok)
+    for variant in a.variants.split(","):
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+        t0 = time.time()
+        tensors, maps = build(variant, types)
+        path = a.out / VARIANTS[variant]["file"]
+        tmp = path.with_name(path.name + ".tmp")
+        size = write(tmp, variant, tensors, tok)
+        tmp.replace(path)
+        line = dict(variant=variant, file=str(path), bytes=size, seconds=round(time.time() - t0, 2))
+        if a.check:
+            line.update(check(variant, tensors, maps))
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
