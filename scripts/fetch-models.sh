@@ -5,6 +5,10 @@
 #   scripts/fetch-models.sh            # all models
 #   scripts/fetch-models.sh smollm2    # only SmolLM2-135M-Instruct (what the tests use)
 #   scripts/fetch-models.sh gemma3     # only gemma-3-270m
+#   scripts/fetch-models.sh synthetic  # only models/synthetic/mtp-{echo,mixed}.gguf: tiny glm4moe
+#                                      # models with an MTP layer, generated locally (no download) by
+#                                      # scripts/synth_mtp_gguf.py from SmolLM2's tokenizer (fetched
+#                                      # first); needs .venv (scripts/setup.sh) for gguf and numpy
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -104,10 +108,32 @@ fetch_gemma3() {
   rm -rf "$tmp"
 }
 
+# The synthetic MTP models are made again when the generator changed (its sha256 is kept in
+# models/synthetic/.generator.sha256), else kept.
+gen_synthetic() {
+  local dir="$MODELS/synthetic" gen="$ROOT/scripts/synth_mtp_gguf.py" want have f ok=1
+  want="$(cat "$gen" "$ROOT/scripts/gpu/synth-gguf.py" | sha256sum | cut -d' ' -f1)"
+  have="$(cat "$dir/.generator.sha256" 2>/dev/null || true)"
+  for f in mtp-echo.gguf mtp-mixed.gguf; do [[ -f "$dir/$f" ]] || ok=0; done
+  if ((ok)) && [[ "$have" == "$want" ]]; then
+    log "synthetic/mtp-echo.gguf, synthetic/mtp-mixed.gguf: present, generator unchanged"
+    return 0
+  fi
+  fetch_smollm2
+  "$PY" -c 'import gguf, numpy' 2>/dev/null || die "$PY lacks gguf/numpy: run scripts/setup.sh first"
+  mkdir -p "$dir"
+  rm -f "$dir/.generator.sha256"
+  log "generating synthetic MTP models with scripts/synth_mtp_gguf.py"
+  "$PY" "$gen" --out "$dir" --tokenizer "$MODELS/$SMOLLM2_FILE" | while read -r line; do log "$line"; done
+  for f in mtp-echo.gguf mtp-mixed.gguf; do [[ -f "$dir/$f" ]] || die "synth_mtp_gguf.py wrote no $f"; done
+  echo "$want" >"$dir/.generator.sha256"
+}
+
 case "${1:-all}" in
-  all) fetch_smollm2; fetch_gemma3 ;;
+  all) fetch_smollm2; fetch_gemma3; gen_synthetic ;;
   smollm2) fetch_smollm2 ;;
   gemma3) fetch_gemma3 ;;
-  *) die "unknown model '$1' (use: smollm2, gemma3, or no argument for all)" ;;
+  synthetic) gen_synthetic ;;
+  *) die "unknown model '$1' (use: smollm2, gemma3, synthetic, or no argument for all)" ;;
 esac
 log "done"
