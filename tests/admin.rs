@@ -401,6 +401,76 @@ async fn saved_settings_persist_and_apply_at_the_next_load() {
 }
 
 #[tokio::test]
+async fn speculation_settings_are_saved_and_apply_at_the_next_load() {
+    let (server, config) = server_with_config("speculation");
+    let (_, before) = get(&server, "/api/settings").await;
+    let s = &before["settings"];
+    assert_eq!(
+        (
+            &s["spec_ngram"],
+            &s["spec_mtp"],
+            &s["draft_max"],
+            &s["model_draft"]
+        ),
+        (&json!(true), &json!(true), &json!(16), &json!(null)),
+        "llama-server's defaults: {s}"
+    );
+
+    let put = |body| send(&server, reqwest::Method::PUT, "/api/settings", body);
+    let (code, saved) = put(json!({"spec_ngram": false, "draft_max": 4,
+        "model_draft": common::SMOLLM2_ID, "draft_p_min": 0.5}))
+    .await;
+    assert_eq!(code, 200, "{saved}");
+    let s = &saved["settings"];
+    assert_eq!(
+        (
+            &s["spec_ngram"],
+            &s["draft_max"],
+            &s["model_draft"],
+            &s["draft_p_min"]
+        ),
+        (
+            &json!(false),
+            &json!(4),
+            &json!(common::SMOLLM2_ID),
+            &json!(0.5)
+        )
+    );
+    let file = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        file.contains("spec_ngram = false") && file.contains("draft_max = 4"),
+        "{file}"
+    );
+    let (_, loaded) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/models/load",
+        json!({"model": common::SMOLLM2_ID}),
+    )
+    .await;
+    assert_eq!(
+        loaded["model"]["speculation"],
+        json!({"ngram": false, "draft_model": common::SMOLLM2_ID, "mtp": false, "draft_max": 4}),
+        "{loaded}"
+    );
+
+    // An empty id removes the draft model; unknown ones and bad numbers are refused by name.
+    let (_, cleared) = put(json!({"model_draft": ""})).await;
+    assert_eq!(cleared["settings"]["model_draft"], json!(null));
+    for (body, says) in [
+        (json!({"model_draft": "nope"}), "model_draft"),
+        (json!({"draft_max": 65}), "draft-max"),
+        (json!({"draft_p_min": 2.0}), "draft-p-min"),
+        (json!({"spec_mtp": "yes"}), "spec_mtp"),
+    ] {
+        let (code, bad) = put(body.clone()).await;
+        let named = format!("{} {}", bad["error"]["param"], bad["error"]["message"]);
+        assert_eq!(code, 400, "{body}: {bad}");
+        assert!(named.contains(says), "{body}: {bad}");
+    }
+}
+
+#[tokio::test]
 async fn the_admin_api_refuses_other_sites() {
     let server = server();
     let client = reqwest::Client::new();

@@ -337,7 +337,7 @@ def test_speculation_and_its_acceptance_are_shown(page: Page, server: Server):
             break
     assert shown, line
     status = server.api("GET", "/api/status")
-    assert status["model"]["speculation"] == {"ngram": True, "draft_model": None, "draft_max": 16}
+    assert status["model"]["speculation"] == {"ngram": True, "draft_model": None, "mtp": False, "draft_max": 16}
     assert int(shown.group(1)) == int(status["last_acceptance"] * 100 + 0.5)  # JS Math.round
 
     open_section(page, "server")
@@ -354,18 +354,37 @@ def test_settings_persist_across_restart(page: Page, server: Server):
 
     page.get_by_test_id("settings-ctx").fill(str(ctx))
     page.get_by_test_id("settings-parallel").fill(str(parallel))
+    # Speculative decoding: the lookup off, the model as its own draft, 8 guesses at most.
+    expect(page.get_by_test_id("settings-ngram")).to_be_checked()
+    page.get_by_test_id("settings-ngram").uncheck()
+    page.get_by_test_id("settings-draft-model").select_option(SMOL_ID)
+    page.get_by_test_id("settings-draft-max").fill("8")
     page.get_by_test_id("settings-save").click()
     expect(page.get_by_test_id("settings-message")).to_contain_text("Saved")
     saved = server.api("GET", "/api/settings")["settings"]
     assert (saved["ctx_size"], saved["parallel"]) == (ctx, parallel)
+    assert (saved["spec_ngram"], saved["model_draft"], saved["draft_max"]) == (False, SMOL_ID, 8)
 
     server.stop()
     server.start()
     page.goto("/#server")
     expect(page.get_by_test_id("settings-ctx")).to_have_value(str(ctx))
     expect(page.get_by_test_id("settings-parallel")).to_have_value(str(parallel))
+    expect(page.get_by_test_id("settings-ngram")).not_to_be_checked()
+    expect(page.get_by_test_id("settings-draft-model")).to_have_value(SMOL_ID)
+    expect(page.get_by_test_id("settings-draft-max")).to_have_value("8")
     after = server.api("GET", "/api/settings")["settings"]
     assert (after["ctx_size"], after["parallel"]) == (ctx, parallel)
+    # The model loaded at start guesses as saved, and the status line says so.
+    expect(page.get_by_test_id("status-speculation")).to_have_text(f"draft model {SMOL_ID}, up to 8 tokens")
+
+    page.get_by_test_id("settings-ngram").check()
+    page.get_by_test_id("settings-draft-model").select_option("")
+    page.get_by_test_id("settings-draft-max").fill("16")
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-message")).to_contain_text("Saved")
+    restored = server.api("GET", "/api/settings")["settings"]
+    assert (restored["spec_ngram"], restored["model_draft"], restored["draft_max"]) == (True, None, 16)
 
 
 def test_lan_toggle_shows_key_and_provider_config(page: Page, server: Server):

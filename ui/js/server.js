@@ -22,7 +22,11 @@ export function initServer() {
     renderStatus();
     renderLan();
   });
-  store.addEventListener('catalog', renderLan);
+  store.addEventListener('catalog', () => {
+    renderLan();
+    // Keep an unsaved choice while the list refreshes.
+    fillDraftModels($('#settings-form').elements.model_draft.value || undefined);
+  });
 }
 
 /** Called when the section is shown: settings may have changed elsewhere (tray, CLI). */
@@ -89,6 +93,11 @@ function fillForm(s) {
   f.cache_type_v.value = s.cache_type_v ?? 'f16';
   f.flash_attn.value = s.flash_attn ?? 'auto';
   f.mlock.checked = Boolean(s.mlock);
+  f.spec_ngram.checked = Boolean(s.spec_ngram);
+  f.spec_mtp.checked = Boolean(s.spec_mtp);
+  fillDraftModels(s.model_draft);
+  f.draft_max.value = s.draft_max ?? '';
+  f.draft_p_min.value = s.draft_p_min ?? '';
   $('#settings-file').textContent = saved?.config_file ? `Saved in ${saved.config_file}` : '';
 }
 
@@ -104,7 +113,22 @@ function readForm() {
     cache_type_v: f.cache_type_v.value,
     flash_attn: f.flash_attn.value,
     mlock: f.mlock.checked,
+    spec_ngram: f.spec_ngram.checked,
+    spec_mtp: f.spec_mtp.checked,
+    model_draft: f.model_draft.value,
+    draft_max: int(f.draft_max),
+    draft_p_min: f.draft_p_min.value === '' ? undefined : Number(f.draft_p_min.value),
   };
+}
+
+/** The draft model choices: none, or any model in the library; the saved one kept even if
+ * the library no longer lists it. */
+function fillDraftModels(chosen = saved?.settings?.model_draft) {
+  const select = $('#settings-form').elements.model_draft;
+  const ids = (store.catalog?.models ?? []).map((m) => m.id);
+  if (chosen && !ids.includes(chosen)) ids.unshift(chosen);
+  replace(select, [h('option', { value: '' }, 'None'), ...ids.map((id) => h('option', { value: id }, id))]);
+  select.value = chosen ?? '';
 }
 
 async function save() {

@@ -31,6 +31,16 @@ struct View {
     mlock: bool,
     /// RPC workers (`host:port`) the configured model is spread over (docs/rpc.md).
     rpc: Vec<String>,
+    /// Speculative decoding (docs/configuration.md): guesses from the request's own text,
+    spec_ngram: bool,
+    /// from the model's MTP heads (where it has them and runs one slot),
+    spec_mtp: bool,
+    /// from this draft model (a library id),
+    model_draft: Option<String>,
+    /// at most this many per step (0: off),
+    draft_max: u32,
+    /// the draft model's while its top token is at least this likely.
+    draft_p_min: f32,
 }
 
 /// A change: any subset of the view's fields.
@@ -50,6 +60,12 @@ struct Patch {
     mlock: Option<bool>,
     /// Applies when the configured model loads next; empty: this machine only.
     rpc: Option<Vec<String>>,
+    spec_ngram: Option<bool>,
+    spec_mtp: Option<bool>,
+    /// A library id; an empty string removes the draft model.
+    model_draft: Option<String>,
+    draft_max: Option<u32>,
+    draft_p_min: Option<f32>,
 }
 
 pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -95,6 +111,9 @@ fn save(admin: &Admin, patch: Patch) -> Result<(), ApiError> {
     } else {
         RawSettings::default()
     };
+    // Merging only overlays set values: removing the draft model must also reach the settings
+    // this process started with.
+    let no_draft = patch.model_draft.as_deref() == Some("");
     apply(admin, &mut file, patch)?;
     // Check the result by the same rules as at start-up before anything is written.
     let effective = admin.raw().merge(file.clone());
@@ -115,6 +134,9 @@ fn save(admin: &Admin, patch: Patch) -> Result<(), ApiError> {
             ..RawSettings::default()
         };
         *raw = raw.clone().merge(engine);
+        if no_draft {
+            raw.engine.model_draft = None;
+        }
     }
     Ok(())
 }
@@ -193,16 +215,14 @@ fn apply(admin: &Admin, file: &mut RawSettings, patch: Patch) -> Result<(), ApiE
         }
     }
     if let Some(id) = patch.model {
-        let model = admin
-            .library
-            .files()
-            .into_iter()
-            .find(|f| f.id == id)
-            .ok_or_else(|| {
-                ApiError::invalid("model", format!("the model `{id}` does not exist"))
-            })?;
-        file.model.path = model.parts.first().cloned();
+        file.model.path = Some(library_file(admin, "model", &id)?);
         file.model.alias = None;
+    }
+    if let Some(id) = patch.model_draft {
+        file.engine.model_draft = match id.as_str() {
+            "" => None,
+            id => Some(library_file(admin, "model_draft", id)?),
+        };
     }
     if let Some(workers) = patch.rpc {
         if let Some(bad) = workers.iter().find(|w| !crate::engine::rpc::is_endpoint(w)) {
@@ -220,7 +240,22 @@ fn apply(admin: &Admin, file: &mut RawSettings, patch: Patch) -> Result<(), ApiE
     engine.cache_type_v = patch.cache_type_v.or(engine.cache_type_v.take());
     engine.flash_attn = patch.flash_attn.or(engine.flash_attn.take());
     engine.mlock = patch.mlock.or(engine.mlock);
+    engine.spec_ngram = patch.spec_ngram.or(engine.spec_ngram);
+    engine.spec_mtp = patch.spec_mtp.or(engine.spec_mtp);
+    engine.draft_max = patch.draft_max.or(engine.draft_max);
+    engine.draft_p_min = patch.draft_p_min.or(engine.draft_p_min);
     Ok(())
+}
+
+/// The first file of the library's model `id`; `field` names the request field on a miss.
+fn library_file(admin: &Admin, field: &str, id: &str) -> Result<std::path::PathBuf, ApiError> {
+    admin
+        .library
+        .files()
+        .into_iter()
+        .find(|f| f.id == id)
+        .and_then(|f| f.parts.first().cloned())
+        .ok_or_else(|| ApiError::invalid(field, format!("the model `{id}` does not exist")))
 }
 
 /// `pk-` and 128 random bits in hex.
@@ -247,6 +282,11 @@ fn answer(state: &AppState, admin: &Admin, saved_raw: RawSettings) -> Result<Res
         flash_attn: format!("{:?}", e.flash_attn).to_lowercase(),
         mlock: e.mlock,
         rpc: saved.rpc.clone(),
+        spec_ngram: e.speculation.ngram,
+        spec_mtp: e.speculation.mtp,
+        model_draft: e.speculation.draft_model.as_deref().map(model_id),
+        draft_max: e.speculation.draft_max,
+        draft_p_min: e.speculation.draft_p_min,
     };
     // The port and LAN serving are bound at start; a saved change waits for a restart.
     let restart_required =
