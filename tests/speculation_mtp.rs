@@ -85,3 +85,25 @@ fn with_several_slots_or_switched_off_the_heads_stay_unused() {
     assert!(!off.info().speculation.mtp);
     assert!(!off.info().speculation.is_on());
 }
+
+#[tokio::test]
+async fn the_budget_counts_what_the_heads_take() {
+    // With one slot the MTP layers guess, with their own KV cache and compute buffer; with two
+    // they are not loaded. Either way the prediction is what llama.cpp then allocates.
+    for (parallel, guessing) in [(1, true), (2, false)] {
+        let server = common::TestServer::start(common::settings(|raw| {
+            raw.model.path = Some(common::mtp_model("echo"));
+            raw.engine.parallel = Some(parallel);
+            raw.engine.ctx_size = Some(4096);
+        }));
+        let (_, status) = common::get(&server, "/api/status").await;
+        let model = &status["models"][0];
+        assert_eq!(model["speculation"]["mtp"], guessing, "{model}");
+        let (predicted, measured) = (&model["predicted"], &model["measured"]);
+        assert_eq!(predicted["kv_cache"], measured["kv_cache"], "{model}");
+        assert_eq!(predicted["compute"], measured["compute"], "{model}");
+        // One layer of 2 KV heads x 32 dims x 4096 cells, K and V in f16: 1 MiB per layer.
+        let layers = if guessing { 3 } else { 2 };
+        assert_eq!(measured["kv_cache"], layers << 20, "{model}");
+    }
+}

@@ -38,8 +38,14 @@ pub(super) fn kv_split(
             .unwrap_or(0),
     );
 
+    // MTP layers have a cache only in the MTP context, which exists while they guess.
+    let cached = if settings.mtp_heads {
+        n_layer
+    } else {
+        n_layer.saturating_sub(model.mtp_layers as usize)
+    };
     let mut split = Split::default();
-    for (il, &heads) in (0u64..).zip(model.n_head_kv.iter().take(n_layer)) {
+    for (il, &heads) in (0u64..).zip(model.n_head_kv.iter().take(cached)) {
         let heads = u64::from(heads);
         if heads == 0 {
             continue;

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 pub struct ModelShape {
     /// Bytes of all tensors in the file.
     pub weight_bytes: u64,
-    /// Repeating layers (`{arch}.block_count`; MTP/NextN layers llama.cpp does not load for
-    /// the main context are not counted).
+    /// Repeating layers (`{arch}.block_count`), MTP layers included.
     pub n_layer: u32,
+    /// The last this many layers are MTP (nextn) layers: llama.cpp's main context keeps no KV
+    /// cache for them; the MTP context does while they guess (`Settings::mtp_heads`).
+    pub mtp_layers: u32,
     /// Bytes of each repeating layer's tensors (`blk.N.*`), len `n_layer`. What is in no
     /// layer (token embeddings, output norm, output head) is `weight_bytes` minus their sum.
     pub layer_bytes: Vec<u64>,
@@ -106,6 +108,8 @@ pub struct Settings {
     pub swa_full: bool,
     /// One KV pool shared by all sequences instead of `n_ctx / n_parallel` cells each.
     pub kv_unified: bool,
+    /// The model's MTP layers guess tokens (speculative decoding), with a KV cache of their own.
+    pub mtp_heads: bool,
 }
 
 /// KV cache element types, named as llama.cpp's `--cache-type-k` spells them.

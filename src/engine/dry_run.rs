@@ -8,7 +8,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 
 use super::{
-    allocated, backend, base_context_params, n_ctx, with_cache_types, Allocated, EngineError,
+    allocated, backend, base_context_params, mtp, n_ctx, with_cache_types, Allocated, EngineError,
     EngineSpec,
 };
 
@@ -23,16 +23,24 @@ pub fn context_memory(spec: &EngineSpec) -> Result<Allocated, EngineError> {
     };
     let params = LlamaModelParams::default()
         .with_n_gpu_layers(spec.n_gpu_layers)
+        .with_load_mtp(spec.loads_mtp_heads())
         .with_no_alloc(true);
     // llama.cpp's many load lines go to the debug log: this is not a load.
     let (made, allocated) = allocated::capture(|| {
         let model = LlamaModel::load_from_file(backend, &spec.model_path, &params)
             .map_err(|e| load_error(e.to_string()))?;
         let params = with_cache_types(base_context_params(spec, n_ctx(spec, &model)), spec);
-        model
-            .new_context(backend, params)
-            .map(drop)
-            .map_err(|e| EngineError::Context(e.to_string()))
+        let context = |params| {
+            model
+                .new_context(backend, params)
+                .map(drop)
+                .map_err(|e| EngineError::Context(e.to_string()))
+        };
+        // Guessing MTP layers run in a context of their own, with its own compute buffer.
+        if spec.loads_mtp_heads() && mtp::mtp_layers(&model) > 0 {
+            context(mtp::heads_params(&params))?;
+        }
+        context(params)
     });
     made?;
     allocated

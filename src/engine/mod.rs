@@ -165,9 +165,7 @@ impl EngineHandle {
                 "--mlock requested but this build cannot lock memory; the model may be paged out"
             );
         }
-        // MTP layers take memory and are skipped unless they will guess (one slot, see mtp.rs).
-        let load_mtp =
-            spec.speculation.mtp && spec.speculation.draft_max > 0 && spec.n_parallel == 1;
+        let load_mtp = spec.loads_mtp_heads();
         let mut params = LlamaModelParams::default()
             .with_n_gpu_layers(spec.n_gpu_layers)
             .with_use_mlock(spec.mlock)

@@ -49,6 +49,15 @@ pub fn mtp_layers(model: &LlamaModel) -> u32 {
         .unwrap_or(0)
 }
 
+/// The MTP context's parameters, from the model's context's. As llama-server: as many tokens,
+/// and no recurrent-state copies.
+pub fn heads_params(params: &LlamaContextParams) -> LlamaContextParams {
+    params
+        .clone()
+        .with_context_type(LlamaContextType::Mtp)
+        .with_n_rs_seq(0)
+}
+
 impl<'m> Target<'m> {
     /// Sets up MTP drafting over `ctx` (made from `params`). When llama.cpp cannot, says why
     /// and gives back a plain context, made again if the failed set-up consumed it.
@@ -59,13 +68,7 @@ impl<'m> Target<'m> {
         params: LlamaContextParams,
         speculation: &Speculation,
     ) -> Result<Self, (String, Option<LlamaContext<'m>>)> {
-        // As llama-server: the MTP context holds as many tokens as the model's, and no
-        // recurrent-state copies.
-        let draft_params = params
-            .clone()
-            .with_context_type(LlamaContextType::Mtp)
-            .with_n_rs_seq(0);
-        let draft = match model.new_context(backend, draft_params) {
+        let draft = match model.new_context(backend, heads_params(&params)) {
             Ok(draft) => draft,
             Err(e) => return Err((format!("MTP context: {e}"), Some(ctx))),
         };

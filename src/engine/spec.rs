@@ -40,6 +40,15 @@ pub struct EngineSpec {
     pub on_activity: Option<super::ActivityHook>,
 }
 
+impl EngineSpec {
+    /// Whether a model's MTP layers, where it has them, are loaded to guess tokens: they take
+    /// memory, and the crate's MTP drafting serves one slot.
+    pub fn loads_mtp_heads(&self) -> bool {
+        let s = &self.speculation;
+        s.mtp && s.draft_max > 0 && self.n_parallel == 1
+    }
+}
+
 /// A callback for model-load progress, shareable so the spec stays `Clone`.
 #[derive(Clone)]
 pub struct LoadProgress(pub Arc<dyn Fn(f32) + Send + Sync>);

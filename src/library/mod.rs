@@ -247,6 +247,7 @@ pub fn shape(facts: &ModelFacts, parts: &[GgufFile]) -> ModelShape {
     ModelShape {
         weight_bytes: facts.tensor_bytes,
         n_layer: facts.n_layer,
+        mtp_layers: facts.nextn_layers,
         layer_bytes,
         output_bytes,
         n_ctx_train: facts.n_ctx_train,
@@ -287,6 +288,7 @@ pub fn budget_settings(spec: &EngineSpec) -> budget::Settings {
         // As the engine makes its contexts.
         swa_full: false,
         kv_unified: true,
+        mtp_heads: spec.loads_mtp_heads(),
     }
 }
 
@@ -303,6 +305,7 @@ pub fn default_budget_settings() -> budget::Settings {
         flash_attn: true,
         swa_full: false,
         kv_unified: true,
+        mtp_heads: false,
     }
 }
 

@@ -3,7 +3,7 @@
 use super::super::context::Cells;
 use super::super::kv::recurrent_split;
 use super::super::offload::Offload;
-use super::super::{kv_cache_bytes, KvType, Settings};
+use super::super::{kv_cache_bytes, KvType, ModelShape, Settings};
 use super::{gemma3_270m, qwen36_35b_a3b, settings, smollm2, MIB};
 
 #[test]
@@ -15,6 +15,28 @@ fn smollm2_4k_f16_is_llama_servers_90_mib() {
         30 * 4096 * 3 * 64 * 2 * 2
     );
     assert_eq!(kv_cache_bytes(&smollm2(), &settings()), 94_371_840);
+}
+
+#[test]
+fn mtp_layers_have_a_cache_only_while_they_guess() {
+    // The synthetic GLM-4.5-shaped model of tests/speculation_mtp.rs, 2 layers + 1 MTP layer
+    // of 2 KV heads x 32 dims: llama.cpp (-c 4096) logs 2.00 MiB for the model's context and,
+    // with draft-mtp, 1.00 MiB more for the MTP context's one layer.
+    let shape = ModelShape {
+        n_layer: 3,
+        mtp_layers: 1,
+        n_head_kv: vec![2; 3],
+        head_dim_k: 32,
+        head_dim_v: 32,
+        ..ModelShape::default()
+    };
+    let plain = settings();
+    let guessing = Settings {
+        mtp_heads: true,
+        ..settings()
+    };
+    assert_eq!(kv_cache_bytes(&shape, &plain), 2 * MIB);
+    assert_eq!(kv_cache_bytes(&shape, &guessing), 3 * MIB);
 }
 
 #[test]

@@ -102,6 +102,7 @@ fn settings() -> Settings {
         flash_attn: true,
         swa_full: false,
         kv_unified: false,
+        mtp_heads: false,
     }
 }
 

@@ -150,6 +150,7 @@ fn every_function_is_total() {
     let huge = ModelShape {
         weight_bytes: u64::MAX,
         n_layer: 4,
+        mtp_layers: 1,
         layer_bytes: vec![u64::MAX; 4],
         output_bytes: u64::MAX,
         n_ctx_train: u32::MAX,
