@@ -6,7 +6,10 @@ shape, which llama.cpp runs with one nextn layer) whose greedy output is known i
 
   mtp-echo.gguf   the trunk maps token t to g(t), g a fixed cycle through the vocabulary's normal
                   tokens, whatever came before; the MTP head predicts g(next) = what the trunk will
-                  say next, so every draft is accepted
+                  say next, so every draft is accepted -- but only when it is given the trunk's true
+                  hidden state h of the position before: with h = 0 (process() never ran) it always
+                  guesses the token F ('!', id 17), with a stale h (an earlier position q's) the
+                  token at q + 2: either way (almost) no draft is accepted
   mtp-mixed.gguf  the next token is g(t) when the previous token's "bit" is clear, g(sigma(t))
                   when it is set (sigma pairs up the tokens; 35 % of them have the bit), so the
                   trunk depends on context; the MTP head still predicts g(next), so about a third
@@ -24,30 +27,52 @@ the nextn layer (blk.2): the usual attention and MoE ones plus nextn.eh_proj, ne
 nextn.hnorm and nextn.shared_head_norm (no nextn.embed_tokens / shared_head_head: llama.cpp then
 uses token_embd / output).
 
-How the weights make it work. e_t, token t's embedding, is a unit vector: dims 0..61 a random
-direction (scaled), dim 62 +-0.1 (the bit), dim 63 0. All norms are RMS norms with weight 1, so
-norm(x) = 8 x / |x|. 64-dim random unit vectors are near-orthogonal (dot 1 against <= ~0.65).
-  - output row g(t) = 4 e_t, so argmax(output . norm(h)) = g(t) when h is e_t, with > 0.99 of the
-    probability. Control tokens' rows are 0 (never predicted); a control token's embedding is that
-    of a normal token, so a prompt may end in one.
-  - echo trunk: every attention output and FFN down projection is 0, so h = e_t.
+How the weights make it work. e_t, token t's embedding, is a unit vector. mixed: dims 0..61 a
+random direction (scaled), dim 62 +-0.1 (the bit), dim 63 0; 64-dim random unit vectors are
+near-orthogonal (dot 1 against <= ~0.65). echo: dims 0..61 only, a rotation orbit along g
+(e_g(t) = R e_t, R a rotation in 31 planes by angles 2 pi m_j / 49135 whose orbit is one cycle
+through the 49135 normal tokens; dot <= 0.50), dims 62 (u0) and 63 (w) 0. All norms are RMS norms
+with weight 1, so norm(x) = 8 x / |x| (eps 1e-5 aside).
+  - output row g(t) = 4 e_t, so argmax(output . norm(h)) = g(t) when h is e_t (plus anything
+    orthogonal), with > 0.99 of the probability. Control tokens' rows are 0 (never predicted); a
+    control token's embedding is that of a normal token, so a prompt may end in one. echo: token
+    F's row also has F_W = 6 along w (nothing in the trunk writes w, so the trunk never sees it).
+  - echo trunk: layer 0's attention has v weight 0 and v bias (1, 0, ..), so it outputs W_o's
+    column 0 = K_U0 u0 (K_U0 = 0.5) whatever the softmax weights; every other attention output and
+    FFN down projection is 0, so the residual is e_t + K_U0 u0 and the exported h_nextn (after
+    output_norm) is h(t) = 8 (e_t + K_U0 u0) / sqrt(1 + K_U0^2): u0 part c0 = 3.5777.
   - mixed trunk, layer 0: the attention is positional (q and k are constant biases whose product
     after RoPE peaks at distance 1; rope base 1.5 spreads the frequencies), v reads the bit and the
     output writes 0.5 * bit(previous) into dim 63. The FFN's gate reads dim 63 (silu(+-30): on or
     off) and its up projection reads T e_t, T swapping the two halves of dims 0..61; the embeddings
     come in sigma-pairs with T e_a = e_b (less the bit), so after a set bit the residual becomes
     e_t + 3 e_sigma(t) and the next token is g(sigma(t)). Layer 1 adds nothing.
-  - nextn: eh_proj = [I | 0] passes enorm(embed(next)) and drops hnorm(h); its attention output and
-    expert down projections are 0, shared_head_norm is 1 and the head is `output`: it predicts
-    g(next), whatever the context.
+  - mixed nextn: eh_proj = [I | 0] passes enorm(embed(next)) and drops hnorm(h); its attention
+    output and expert down projections are 0, shared_head_norm is 1 and the head is `output`: it
+    predicts g(next), whatever the context.
+  - echo nextn (the head is given token x and h, the trunk's h_nextn one position before x; in a
+    draft, x = g(t) for h = h(t)): eh_proj = [I | H], its embedding half the identity (8 e_x);
+    H maps hnorm(h)'s dims 0..61 through H_GAIN sqrt(1 + K_U0^2) R (h(t) -> 3 * 8 e_g(t)) and its
+    u0 part onto -DELTA / c0 w (DELTA = 32, weight -8.9443). The attention (v weight 0, v bias
+    (1, 0, ..)) adds DELTA w + K_MTP u0, K_MTP = 8 (1 + H_GAIN) K_U0 = 16; experts add 0. So
+      true h:  residual 8 e_x + 24 e_g(t) + 16 u0 + (DELTA - DELTA) w = 32 (e_x + K_U0 u0) -> g(x)
+               (and the head's h_nextn equals the trunk's h(x), so chained draft steps, which feed
+               it back as h, work the same way)
+      h = 0:   residual 8 e_x + 32 w + 16 u0: F's logit ~43 against g(x)'s ~7 -> F
+      stale h = h(s), s != t: residual 8 e_x + 24 e_g(s) + 16 u0 -> g(g(s)) != g(x)
+    The head's attention reads nothing from the MTP KV cache (v is constant), so only h matters.
 
   synth_mtp_gguf.py --out DIR [--variants echo,mixed] [--tokenizer SmolLM2.gguf] [--check]
 
 --check also runs a numpy reference of the trunk and the MTP head (float64, from the tensors as
-written) on a few random prompts and prints the MTP guesses' hit rate, the smallest relative gap
-between the two best logits (no near-ties: batch and single-token decoding agree), the smallest
-top-token probability and whether every token follows the rule above. Prints one JSON line per
-file. Deterministic: the same files byte for byte on every run (fixed seeds).
+written) on a few random prompts and prints the MTP guesses' hit rate (first draft step, and
+chained steps 2-3 with the head's own h_nextn), the smallest relative gap between the two best
+logits (no near-ties: batch and single-token decoding agree), the smallest top-token probability,
+whether every token follows the rule above, and the head's hit rate with a wrong h: h = 0, h one
+position stale, h of the prompt's last position (never refreshed) -- echo: 0, with the share of
+h = 0 guesses that are F, the margins there and `h_flip`, one step's residual w / u0 components
+and guess with the true h and with h = 0. Prints one JSON line per file. Deterministic: the same
+files byte for byte on every run (fixed seeds); mtp-mixed.gguf is unchanged by the echo h design.
 """
 
 from __future__ import annotations
@@ -87,6 +112,12 @@ GATE = 30.0       # silu(+-GATE): an on/off switch (silu(-30) = -3e-12)
 PULL = 3.0        # weight of e_sigma(t) added to the residual when the previous token's bit is set
 OUT_SCALE = 4.0   # output rows are OUT_SCALE * e_t: the best logit is ~32, the runner-up <= ~21, so the
                   # softmax puts > 0.99 on the top token (draft confidence: a p_min cut keeps the drafts)
+# echo only: the MTP head needs the trunk's hidden state h (see the docstring)
+U0, W = N_EMBD - 2, N_EMBD - 1  # reserved dims: no token embedding (or output row but F's) uses them
+K_U0 = 0.5        # the trunk adds K_U0 * u0 to the residual at every position (layer 0's attention)
+H_GAIN = 3.0      # eh_proj's h half writes H_GAIN * 8 e_g(t) for h = h(t): 3x the embedding half's 8 e_next
+DELTA = 32.0      # the MTP attention adds DELTA * w; eh_proj cancels it with -DELTA * w from the true h
+F_W = 6.0         # token F's output row gets F_W * w on top: with DELTA * w left over, F wins (logit ~42)
 
 VARIANTS = {
     # p_bit: share of normal tokens whose bit is set (mixed: after such a token, the next token is
@@ -104,6 +135,33 @@ def swap(u: np.ndarray) -> np.ndarray:
     """T: swaps the two halves of the 62 direction dims (an orthogonal involution)."""
     h = N_U // 2
     return np.concatenate([u[..., h:N_U], u[..., :h]], axis=-1)
+
+
+def orbit(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n unit vectors in the N_U direction dims, u_k = R^k u_0, and the rotation R (31 planes
+    (2j, 2j + 1), angles 2 pi m_j / n, so R^n = I: the orbit is one cycle). u_k . u_l depends only
+    on k - l; <= ~0.5 for k != l with these m_j."""
+    rng = np.random.default_rng(seed)
+    half = N_U // 2
+    m = rng.integers(1, n, half)
+    phi = rng.uniform(0.0, 2 * np.pi, half)
+    ang = 2 * np.pi * ((np.arange(n)[:, None] * m[None, :]) % n) / n + phi
+    u = np.empty((n, N_U))
+    u[:, 0::2], u[:, 1::2] = np.cos(ang), np.sin(ang)
+    u /= np.sqrt(half)
+    R = np.zeros((N_U, N_U))
+    c, s = np.cos(2 * np.pi * m / n), np.sin(2 * np.pi * m / n)
+    i = 2 * np.arange(half)
+    R[i, i], R[i, i + 1], R[i + 1, i], R[i + 1, i + 1] = c, -s, s, c
+    return u, R
+
+
+def true_h_u0() -> float:
+    """u0 component of hnorm(h) for the trunk's true h = output_norm(e + K_U0 u0), |e| = 1 (eps
+    included): what eh_proj's u0 -> w weight divides DELTA by."""
+    x = np.zeros(N_EMBD)
+    x[0], x[U0] = 1.0, K_U0
+    return float(_norm(_norm(x, 1.0), 1.0)[U0])
 
 
 def rope_qk() -> tuple[np.ndarray, np.ndarray]:
@@ -149,14 +207,24 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
     # a control token reads like a normal one (a prompt may end in one)
     alias = normal[: len(special)]
     emb[special], bit[special], sigma[special] = emb[alias], bit[alias], sigma[alias]
-    emb = emb.astype(np.float16)
-
     order = rng.permutation(normal)  # g: one cycle through every normal token
     g = np.arange(n_vocab)
     g[order] = np.roll(order, -1)
     g[special] = g[alias]
+    f_tok, R = -1, None
+    if not v["mixed"]:
+        # echo: the embeddings are a rotation orbit along g (e_g(t) = R e_t), so a linear map can
+        # read "the token after h's" off h; dims U0 and W stay 0 (no bit: echo ignores it)
+        u_orb, R = orbit(len(order), v["seed"] + 100)
+        emb[:] = 0.0
+        emb[order, :N_U] = u_orb
+        emb[special] = emb[alias]
+        f_tok = int(normal[0])  # F: what the MTP head guesses without (the u0 part of) the true h
+    emb = emb.astype(np.float16)
     out = np.zeros((n_vocab, N_EMBD), dtype=np.float16)
     out[g[order]] = OUT_SCALE * emb[order]  # output row g(t) = e_t (scaled); control tokens' rows stay 0
+    if f_tok >= 0:
+        out[f_tok, W] = F_W
 
     e, hd = N_EMBD, HEAD_DIM
     small = lambda *shape: rng.standard_normal(shape) * 0.05  # weights whose output is zeroed later
@@ -198,6 +266,17 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
             down = np.zeros((e, N_FF))
             down[:N_U, :N_U] = np.eye(N_U) * PULL / (GATE * s)
             t[b + "ffn_gate.weight"], t[b + "ffn_up.weight"], t[b + "ffn_down.weight"] = gate, up, down
+        if not v["mixed"] and i in (0, N_TRUNK):
+            # a constant through the attention: v = its bias (weight 0) = (1, 0, ...), whatever the
+            # softmax weights; the output projection's column 0 writes it. Trunk layer 0: K_U0 u0.
+            # nextn: DELTA w + K_MTP u0, K_MTP = 8 (1 + H_GAIN) K_U0 (its residual is 8 (1 + H_GAIN)
+            # e_next with the true h, so the head's own h_nextn, which chained draft steps feed
+            # back as h, has the trunk's u0 share and cancels the same way)
+            t[b + "attn_v.weight"] = np.zeros((N_HEAD * hd, e))
+            t[b + "attn_v.bias"][0] = 1.0
+            t[b + "attn_output.weight"][U0, 0] = K_U0 if i == 0 else 8 * (1 + H_GAIN) * K_U0
+            if i == N_TRUNK:
+                t[b + "attn_output.weight"][W, 0] = DELTA
         if i == N_TRUNK:
             t[b + "ffn_gate_inp.weight"] = small(N_EXPERT, e)
             t[b + "exp_probs_b.bias"] = np.zeros(N_EXPERT)
@@ -208,7 +287,14 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
             t[b + "ffn_gate_shexp.weight"] = small(sh, e)
             t[b + "ffn_up_shexp.weight"] = small(sh, e)
             t[b + "ffn_down_shexp.weight"] = np.zeros((e, sh))
-            t[b + "nextn.eh_proj.weight"] = np.concatenate([np.eye(e), np.zeros((e, e))], axis=1)
+            hproj = np.zeros((e, e))
+            if not v["mixed"]:
+                # h half: hnorm(h(t)) = 8 (e_t + K_U0 u0) / sqrt(1 + K_U0^2); its e_t part goes
+                # through R (-> e_g(t), the next token's embedding) times H_GAIN sqrt(1 + K_U0^2),
+                # its u0 part onto -DELTA w (cancelling the attention's DELTA w exactly)
+                hproj[:N_U, :N_U] = H_GAIN * np.sqrt(1 + K_U0 * K_U0) * R
+                hproj[W, U0] = -DELTA / true_h_u0()
+            t[b + "nextn.eh_proj.weight"] = np.concatenate([np.eye(e), hproj], axis=1)
             t[b + "nextn.enorm.weight"] = np.ones(e)
             t[b + "nextn.hnorm.weight"] = np.ones(e)
             t[b + "nextn.shared_head_norm.weight"] = np.ones(e)
@@ -217,7 +303,7 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
     for name, a in t.items():
         if a.dtype != np.float16:
             t[name] = a.astype(np.float32)
-    return t, dict(g=g, sigma=sigma, bit=bit, normal=normal)
+    return t, dict(g=g, sigma=sigma, bit=bit, normal=normal, f_tok=f_tok)
 
 
 def write(path: Path, variant: str, tensors: dict[str, np.ndarray], tokenizer) -> int:
@@ -292,60 +378,150 @@ def trunk(T: dict, toks: list[int]) -> np.ndarray:
     return _norm(x, T["output_norm.weight"])
 
 
-def mtp_logits(T: dict, token: int, h: np.ndarray) -> np.ndarray:
-    """The nextn head's logits for the token after `token`, given the trunk's h_nextn before it
-    (its attention and expert outputs are zero: checked)."""
+def mtp_step(T: dict, token: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nextn head on (token, h = the hidden state of the position before): its logits for the
+    token after `token` and its own h_nextn (what a chained draft step feeds back as h). Its
+    attention's v weight is 0, so the attention output is attn_output @ v_bias whatever the
+    softmax weights (whatever the MTP KV cache holds; mixed: attn_output is 0); the experts'
+    outputs are 0 (both checked)."""
     b = f"blk.{N_TRUNK}."
-    for name in ("attn_output.weight", "ffn_down_exps.weight", "ffn_down_shexp.weight"):
+    for name in ("ffn_down_exps.weight", "ffn_down_shexp.weight"):
         assert not T[b + name].any(), name
+    assert not T[b + "attn_v.weight"].any() or not T[b + "attn_output.weight"].any()
     cat = np.concatenate([_norm(T["token_embd.weight"][token], T[b + "nextn.enorm.weight"]),
                           _norm(h, T[b + "nextn.hnorm.weight"])])
     cur = T[b + "nextn.eh_proj.weight"] @ cat
-    return T["output.weight"] @ _norm(cur, T[b + "nextn.shared_head_norm.weight"])
+    cur = cur + T[b + "attn_output.weight"] @ T[b + "attn_v.bias"]
+    h_out = _norm(cur, T[b + "nextn.shared_head_norm.weight"])
+    return T["output.weight"] @ h_out, h_out
 
 
-def reference(T: dict, prompt: list[int], n_predict: int) -> dict:
+def _gap_p(lg: np.ndarray) -> tuple[float, float]:
+    """(best - second best) / best, and the top token's softmax probability."""
+    top2 = np.sort(lg)[-2:]
+    return (top2[1] - top2[0]) / top2[1], 1.0 / np.exp(lg - lg.max()).sum()
+
+
+def reference(T: dict, prompt: list[int], n_predict: int, n_chain: int = 3) -> dict:
     """Greedy continuation of `prompt`; per generated token after the first, whether the MTP head
     (given the token before it and the trunk's state before that) guessed it; the smallest gap
     between the two best logits (trunk and MTP), relative to the best; the smallest top-token
-    probability (softmax over the whole vocabulary)."""
+    probability (softmax over the whole vocabulary). Also the head's guesses with the wrong h:
+    h = 0 (never processed), h one position stale, h of the prompt's last position (never
+    refreshed); and chained draft steps 2..n_chain (the head's own h_nextn fed back as h), checked
+    against the tokens that follow."""
     toks = list(prompt)
+    hs = []  # trunk's h_nextn at every position of the final sequence (computed incrementally)
     hits, gaps, probs = [], [], []
+    wrong = dict(h0=[], stale=[], unrefreshed=[])
+    wrong_guess = dict(h0=[], stale=[], unrefreshed=[])
+    wrong_gaps, wrong_probs = [], []
+    steps = []  # (token, h) pairs at which the head drafts: verified later against toks
     for _ in range(n_predict):
         h = trunk(T, toks)
         lg = T["output.weight"] @ h[-1]
         nxt = int(np.argmax(lg))
-        top2 = np.sort(lg)[-2:]
-        gaps.append((top2[1] - top2[0]) / top2[1])
-        probs.append(1.0 / np.exp(lg - lg.max()).sum())
+        gp = _gap_p(lg)
+        gaps.append(gp[0])
+        probs.append(gp[1])
         if len(toks) > len(prompt):
-            ml = mtp_logits(T, toks[-1], h[-2])
-            top2 = np.sort(ml)[-2:]
-            gaps.append((top2[1] - top2[0]) / top2[1])
-            probs.append(1.0 / np.exp(ml - ml.max()).sum())
+            ml, _ = mtp_step(T, toks[-1], h[-2])
+            gp = _gap_p(ml)
+            gaps.append(gp[0])
+            probs.append(gp[1])
             hits.append(int(np.argmax(ml)) == nxt)
+            for kind, hh in (("h0", np.zeros(N_EMBD)), ("stale", h[-3]), ("unrefreshed", h[len(prompt) - 1])):
+                if kind == "unrefreshed" and len(toks) == len(prompt) + 1:
+                    continue  # that is the true h there
+                wl, _ = mtp_step(T, toks[-1], hh)
+                gp = _gap_p(wl)
+                wrong_gaps.append(gp[0])
+                wrong_probs.append(gp[1])
+                wrong[kind].append(int(np.argmax(wl)) == nxt)
+                wrong_guess[kind].append(int(np.argmax(wl)))
+            steps.append(len(toks) - 1)
         toks.append(nxt)
+        hs = h
+    # chained draft steps, as llama.cpp's draft(): step 1 (token x_{p+1}, trunk h_p), step i + 1
+    # (the head's guess, the head's h_nextn of step i)
+    chain_hits = []
+    hs = trunk(T, toks)
+    for p in steps:
+        tok, hh = toks[p + 1], hs[p]
+        for i in range(n_chain):
+            ml, hh = mtp_step(T, tok, hh)
+            tok = int(np.argmax(ml))
+            if p + 2 + i >= len(toks):
+                break
+            if i > 0:
+                chain_hits.append(tok == toks[p + 2 + i])
+            if tok != toks[p + 2 + i]:
+                break
     return dict(tokens=toks[len(prompt):], mtp_hits=hits, min_rel_gap=float(min(gaps)),
-                min_top_p=float(min(probs)))
+                min_top_p=float(min(probs)), chain_hits=chain_hits, wrong_hits=wrong,
+                wrong_guess=wrong_guess, wrong_min_rel_gap=float(min(wrong_gaps)),
+                wrong_min_top_p=float(min(wrong_probs)))
+
+
+def h_flip(T: dict, maps: dict) -> dict:
+    """The design's arithmetic on one step, float64 from the tensors as written: the nextn
+    residual's w and u0 components and the head's guess, with the true h and with h = 0."""
+    g, t0 = maps["g"], int(maps["normal"][5])
+    x1 = int(g[t0])  # prompt [t0]: the trunk says x1 = g(t0); the head drafts the token after x1
+    h = trunk(T, [t0])[-1]
+    b = f"blk.{N_TRUNK}."
+    out = dict(t0=t0, x1=x1, want=int(g[x1]), F=maps["f_tok"], c0=round(true_h_u0(), 6),
+               eh_proj_u0_to_w=round(float(T[b + "nextn.eh_proj.weight"][W, N_EMBD + U0]), 6))
+    for kind, hh in (("true_h", h), ("h0", np.zeros(N_EMBD))):
+        ml, _ = mtp_step(T, x1, hh)
+        pre = T[b + "nextn.eh_proj.weight"] @ np.concatenate(
+            [_norm(T["token_embd.weight"][x1], 1.0), _norm(hh, 1.0)]) + \
+            T[b + "attn_output.weight"] @ T[b + "attn_v.bias"]
+        top = np.argsort(ml)[::-1][:2]
+        out[kind] = dict(h_u0=round(float(hh[U0]), 6), resid_w=round(float(pre[W]), 6),
+                         resid_u0=round(float(pre[U0]), 4), guess=int(top[0]),
+                         logit=round(float(ml[top[0]]), 2), runner_up=round(float(ml[top[1]]), 2))
+    return out
 
 
 def check(variant: str, tensors: dict, maps: dict) -> dict:
     T = {k: v.astype(np.float64) for k, v in tensors.items()}
     rng = np.random.default_rng(1)
-    hits, gaps, probs, follows = [], [], [], []
+    hits, gaps, probs, follows, chain = [], [], [], [], []
+    wrong = dict(h0=[], stale=[], unrefreshed=[])
+    f_share, wgaps, wprobs = [], [], []
     for _ in range(3):
         prompt = [int(t) for t in rng.choice(maps["normal"], 16)]
         r = reference(T, prompt, 48)
         hits += r["mtp_hits"]
+        chain += r["chain_hits"]
         gaps.append(r["min_rel_gap"])
         probs.append(r["min_top_p"])
+        for k in wrong:
+            wrong[k] += r["wrong_hits"][k]
+        f_share += [t == maps["f_tok"] for t in r["wrong_guess"]["h0"]]
+        wgaps.append(r["wrong_min_rel_gap"])
+        wprobs.append(r["wrong_min_top_p"])
         toks = prompt + r["tokens"]
         g, sg, bit = maps["g"], maps["sigma"], maps["bit"]
         for p in range(len(prompt), len(toks)):  # the design: g(t), or g(sigma(t)) after a set bit
             want = g[sg[toks[p - 1]]] if variant == "mixed" and bit[toks[p - 2]] else g[toks[p - 1]]
             follows.append(toks[p] == want)
-    return dict(mtp_hit_rate=round(float(np.mean(hits)), 3), min_rel_logit_gap=round(min(gaps), 3),
-                min_top_p=round(min(probs), 4), follows_design=bool(all(follows)))
+    res = dict(mtp_hit_rate=round(float(np.mean(hits)), 3),
+               mtp_chain_hit_rate=round(float(np.mean(chain)), 3) if chain else None,
+               min_rel_logit_gap=round(min(gaps), 3), min_top_p=round(min(probs), 4),
+               follows_design=bool(all(follows)))
+    # the head with the wrong h: hit rates (echo: ~0, it needs the true h; mixed: unchanged)
+    res.update({f"mtp_hit_rate_{k}": round(float(np.mean(v)), 3) for k, v in wrong.items()})
+    if variant != "mixed":
+        res.update(h0_guess_is_F=round(float(np.mean(f_share)), 3),
+                   wrong_h_min_rel_logit_gap=round(min(wgaps), 3), wrong_h_min_top_p=round(min(wprobs), 4))
+        u = T["token_embd.weight"][maps["normal"], :N_U]  # orbit: a dot depends on the index difference
+        d = u[:64] @ u.T
+        d[np.arange(64), np.arange(64)] = -1.0
+        res["max_embd_dot"] = round(float(d.max()), 3)
+        res["h_flip"] = h_flip(T, maps)
+    return res
 
 
 def main() -> None:
