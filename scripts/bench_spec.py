@@ -10,7 +10,12 @@ can flip, for either server).
 Reports decode tokens/s (each server's own `timings.predicted_per_second`), the acceptance, and
 the ratios on/off and Paddock/llama.cpp.
 
+With --mtp the guesses come from the model's own MTP heads instead (Paddock with the lookup
+off, llama-server with `--spec-type draft-mtp`, both at most 3 a step, llama-server's default),
+on a model that has them, e.g. the synthetic ones of scripts/fetch-models.sh synthetic.
+
 Usage: scripts/bench.sh builds everything; then .venv/bin/python scripts/bench_spec.py [--rounds 3]
+       .venv/bin/python scripts/bench_spec.py --mtp --model models/synthetic/mtp-echo.gguf
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ SERVERS = {
     "Paddock": ("paddock", ["--draft-max", "0"], []),
     "llama.cpp": ("peer", [], ["--spec-type", "ngram-simple"]),
 }
+MTP_SERVERS = {
+    "Paddock": ("paddock", ["--draft-max", "0"], ["--no-spec-ngram", "--draft-max", "3"]),
+    "llama.cpp": ("peer", [], ["--spec-type", "draft-mtp", "--spec-draft-n-max", "3"]),
+}
+# The synthetic MTP models' output does not depend on what is asked; one prompt is enough.
+MTP_WORKLOADS = {"chat": chatml("Hello there")}
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -84,22 +95,24 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "build/bench")
     ap.add_argument("--sides", default="Paddock,llama.cpp", help="comma list of Paddock,llama.cpp")
     ap.add_argument("--server-args", default="", help="extra flags for every server (e.g. -ngl 99)")
+    ap.add_argument("--mtp", action="store_true", help="guess with the model's MTP heads")
     a = ap.parse_args()
+    servers_of, workloads = (MTP_SERVERS, MTP_WORKLOADS) if a.mtp else (SERVERS, WORKLOADS)
     a.ctx, a.parallel, a.health_timeout = 4096, 1, 120
     a.model_id = a.model.name.removesuffix(".gguf")
     a.out.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], list[dict]] = {}
-    names = [n for n in SERVERS if n in a.sides.split(",")]
+    names = [n for n in servers_of if n in a.sides.split(",")]
     for r in range(a.rounds):
         for name in order_for_round(r, names):
-            side, off_flags, on_flags = SERVERS[name]
+            side, off_flags, on_flags = servers_of[name]
             with contextlib.ExitStack() as stack:
                 servers = {}
                 for mode, flags in (("off", off_flags), ("on", on_flags)):
                     a.peer_server_args = a.paddock_server_args = " ".join([*flags, a.server_args])
                     servers[mode] = stack.enter_context(Server(side, a, a.out))
                     complete(servers[mode].port, "Hello", 8)  # warm-up
-                for wl, prompt in WORKLOADS.items():
+                for wl, prompt in workloads.items():
                     for i in range(a.pairs):
                         modes = ["off", "on"] if (r + i) % 2 == 0 else ["on", "off"]
                         for mode in modes:
@@ -108,11 +121,11 @@ def main() -> int:
                                 f"drafted {res['drafted']} accepted {res['accepted']}")
                             results.setdefault((f"{name} {mode}", wl), []).append(res)
     report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "commit": git_rev(),
-              "machine": machine_info(), "model": a.model_id, "threads": a.threads, "n_gen": a.n_gen,
+              "machine": machine_info(), "model": a.model_id, "mtp": a.mtp, "threads": a.threads, "n_gen": a.n_gen,
               "rounds": a.rounds, "pairs": a.pairs, "rows": []}
     lines = ["| workload | server | off t/s | on t/s | speed-up | guesses accepted | same output as off |",
              "|---|---|---:|---:|---:|---:|---|"]
-    for wl in WORKLOADS:
+    for wl in workloads:
         on_tps = {}
         for label in names:
             off = results[(f"{label} off", wl)]
@@ -135,8 +148,9 @@ def main() -> int:
             ratio = mean(on_tps["Paddock"]) / mean(on_tps["llama.cpp"])
             lines.append(f"| {wl} | Paddock ÷ llama.cpp, on | | | {ratio:.2f} | | |")
     table = "\n".join(lines)
-    (a.out / "spec.json").write_text(json.dumps(report, indent=2))
-    (a.out / "spec.md").write_text(table + "\n")
+    stem = "spec-mtp" if a.mtp else "spec"
+    (a.out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (a.out / f"{stem}.md").write_text(table + "\n")
     print(f"{report['date']} · commit {report['commit']} · {report['machine']['cpu']} · "
           f"{a.threads} threads · {a.model_id} · {a.n_gen} tokens · {a.rounds} rounds\n")
     print(table)
