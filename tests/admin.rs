@@ -314,6 +314,22 @@ async fn what_if_budgets_match_the_library_and_check_their_inputs() {
     assert_eq!(code, 404);
 }
 
+/// Loads SmolLM2 through the admin API; the answer.
+async fn load_smollm2(server: &TestServer) -> Value {
+    let body = json!({"model": common::SMOLLM2_ID});
+    send(server, reqwest::Method::POST, "/api/models/load", body)
+        .await
+        .1
+}
+
+/// The config file holds each of `lines`.
+fn assert_saved(config: &std::path::Path, lines: &[&str]) {
+    let file = std::fs::read_to_string(config).unwrap();
+    for line in lines {
+        assert!(file.contains(line), "{line} not in {file}");
+    }
+}
+
 #[tokio::test]
 async fn saved_settings_persist_and_apply_at_the_next_load() {
     let (server, config) = server_with_config("settings");
@@ -340,19 +356,9 @@ async fn saved_settings_persist_and_apply_at_the_next_load() {
         saved["restart_required"], false,
         "engine settings need no restart"
     );
-    let file = std::fs::read_to_string(&config).unwrap();
-    assert!(
-        file.contains("ctx_size = 2048") && file.contains("parallel = 1"),
-        "{file}"
-    );
+    assert_saved(&config, &["ctx_size = 2048", "parallel = 1"]);
 
-    let (_, loaded) = send(
-        &server,
-        reqwest::Method::POST,
-        "/api/models/load",
-        json!({"model": common::SMOLLM2_ID}),
-    )
-    .await;
+    let loaded = load_smollm2(&server).await;
     assert_eq!(
         (
             loaded["model"]["n_ctx"].as_u64(),
@@ -436,18 +442,8 @@ async fn speculation_settings_are_saved_and_apply_at_the_next_load() {
             &json!(0.5)
         )
     );
-    let file = std::fs::read_to_string(&config).unwrap();
-    assert!(
-        file.contains("spec_ngram = false") && file.contains("draft_max = 4"),
-        "{file}"
-    );
-    let (_, loaded) = send(
-        &server,
-        reqwest::Method::POST,
-        "/api/models/load",
-        json!({"model": common::SMOLLM2_ID}),
-    )
-    .await;
+    assert_saved(&config, &["spec_ngram = false", "draft_max = 4"]);
+    let loaded = load_smollm2(&server).await;
     assert_eq!(
         loaded["model"]["speculation"],
         json!({"ngram": false, "draft_model": common::SMOLLM2_ID, "mtp": false, "draft_max": 4}),
