@@ -249,7 +249,7 @@ impl EngineHandle {
                     let ctx = thread_model
                         .new_context(backend, ctx_params)
                         .map_err(|e| e.to_string())?;
-                    with_heads(&thread_model, backend, ctx, mtp_params, &speculation)
+                    mtp::Target::new(&thread_model, backend, ctx, mtp_params, &speculation)
                 });
                 let ctx = match made {
                     Ok(ctx) => ctx,
@@ -486,28 +486,6 @@ fn n_ctx(spec: &EngineSpec, model: &LlamaModel) -> u32 {
     match spec.n_ctx {
         0 => model.n_ctx_train(),
         n => n,
-    }
-}
-
-/// The engine's context, driving the model's MTP heads when `mtp_params` is given. A failed
-/// MTP set-up is logged and leaves a plain context.
-fn with_heads<'m>(
-    model: &'m LlamaModel,
-    backend: &LlamaBackend,
-    ctx: llama_cpp_2::context::LlamaContext<'m>,
-    mtp_params: Option<LlamaContextParams>,
-    speculation: &Speculation,
-) -> Result<mtp::Target<'m>, String> {
-    let Some(params) = mtp_params else {
-        return Ok(mtp::Target::Plain(ctx));
-    };
-    match mtp::Target::with_mtp(model, backend, ctx, params, speculation) {
-        Ok(target) => Ok(target),
-        Err((why, ctx)) => {
-            tracing::warn!(reason = %why, "MTP heads not used");
-            ctx.map(mtp::Target::Plain)
-                .ok_or_else(|| format!("context lost setting up MTP heads: {why}"))
-        }
     }
 }
 

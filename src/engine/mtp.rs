@@ -59,9 +59,31 @@ pub fn heads_params(params: &LlamaContextParams) -> LlamaContextParams {
 }
 
 impl<'m> Target<'m> {
+    /// The engine's context, driving the model's MTP heads when `heads` (the model's context
+    /// parameters) is given. A failed MTP set-up is logged and leaves a plain context.
+    pub fn new(
+        model: &'m LlamaModel,
+        backend: &LlamaBackend,
+        ctx: LlamaContext<'m>,
+        heads: Option<LlamaContextParams>,
+        speculation: &Speculation,
+    ) -> Result<Self, String> {
+        let Some(params) = heads else {
+            return Ok(Self::Plain(ctx));
+        };
+        match Self::with_mtp(model, backend, ctx, params, speculation) {
+            Ok(target) => Ok(target),
+            Err((why, ctx)) => {
+                tracing::warn!(reason = %why, "MTP heads not used");
+                ctx.map(Self::Plain)
+                    .ok_or_else(|| format!("context lost setting up MTP heads: {why}"))
+            }
+        }
+    }
+
     /// Sets up MTP drafting over `ctx` (made from `params`). When llama.cpp cannot, says why
     /// and gives back a plain context, made again if the failed set-up consumed it.
-    pub fn with_mtp(
+    fn with_mtp(
         model: &'m LlamaModel,
         backend: &LlamaBackend,
         ctx: LlamaContext<'m>,
