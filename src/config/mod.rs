@@ -345,6 +345,27 @@ mod tests {
     }
 
     #[test]
+    fn mtp_heads_are_on_unless_the_file_or_a_flag_says_off() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let mtp = |raw: RawSettings| {
+            Settings::resolve(with_model(raw))
+                .unwrap()
+                .engine
+                .speculation
+                .mtp
+        };
+        assert!(mtp(RawSettings::default()));
+        let file: RawSettings = toml::from_str("[engine]\nspec_mtp = false\n").unwrap();
+        assert!(!mtp(file));
+        let flags = <Serve as clap::Parser>::parse_from(["serve", "--no-spec-mtp"]);
+        assert!(!mtp(RawSettings::default().merge(flags.args.to_raw())));
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let file: RawSettings =
             toml::from_str("[server]\nport = 9000\n[engine]\nparallel = 4\nctx_size = 8192\n")
