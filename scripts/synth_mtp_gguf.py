@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny synthetic GGUFs with an MTP (nextn) layer, for testing llama.cpp's `draft-mtp` speculation.
 
-No small real model has MTP layers, so this writes two hand-built `glm4moe` models (the GLM-4.5
+No small real model has MTP layers, so this writes hand-built `glm4moe` models (the GLM-4.5
 shape, which llama.cpp runs with one nextn layer) whose greedy output is known in advance:
 
   mtp-echo.gguf   the trunk maps token t to g(t), g a fixed cycle through the vocabulary's normal
@@ -16,20 +16,40 @@ shape, which llama.cpp runs with one nextn layer) whose greedy output is known i
                   of its guesses are wrong (llama-server, 3 drafts a step: 38-54 % of the drafts
                   accepted): the model for "output with MTP equals output without it, even when
                   guesses are rejected"
+  mtp-deep.gguf   (only with --variants deep; not made by scripts/fetch-models.sh) mtp-echo's design
+                  in a model shaped for speed: on the two files above the trunk costs no more than
+                  the MTP head (the 49152 x 64 output head is most of both), so guessing can only
+                  be slower than not; in a real MTP model (GLM-4.5-Air: 46 layers) a draft step
+                  costs a few percent of a model step. Here the draft step (nextn layer + output
+                  head) reads 8.9 % of the weight bytes a model step does (see Shape (deep))
 
-Shape (both): n_embd 64, 2 heads (and 2 KV heads) of 32, 2 trunk layers (dense FFN, 128) + 1 nextn
-layer (`glm4moe.block_count` 3, `nextn_predict_layers` 1, `leading_dense_block_count` 2), context
-4096, vocab 49152 with the tokenizer and chat template (chatml) of SmolLM2-135M-Instruct. The nextn
-layer is an MoE layer (4 experts of 32, 2 used, 1 shared expert): llama.cpp's MTP graph for glm4moe
-always runs `build_moe_ffn` and asserts `ffn_gate_inp`, so it can't be dense (the arch needs
-expert_count > 0 anyway). token_embd and output are F16, the rest F32; 14.9 MB a file. Tensors of
-the nextn layer (blk.2): the usual attention and MoE ones plus nextn.eh_proj, nextn.enorm,
+Shape (echo, mixed): n_embd 64, 2 heads (and 2 KV heads) of 32, 2 trunk layers (dense FFN, 128) + 1
+nextn layer (`glm4moe.block_count` 3, `nextn_predict_layers` 1, `leading_dense_block_count` 2),
+context 4096, vocab 49152 with the tokenizer and chat template (chatml) of SmolLM2-135M-Instruct.
+The nextn layer is an MoE layer (4 experts of 32, 2 used, 1 shared expert): llama.cpp's MTP graph
+for glm4moe always runs `build_moe_ffn` and asserts `ffn_gate_inp`, so it can't be dense (the arch
+needs expert_count > 0 anyway). token_embd and output are F16, the rest F32; 14.9 MB a file. Tensors
+of the nextn layer (blk.2): the usual attention and MoE ones plus nextn.eh_proj, nextn.enorm,
 nextn.hnorm and nextn.shared_head_norm (no nextn.embed_tokens / shared_head_head: llama.cpp then
 uses token_embd / output).
 
-How the weights make it work. e_t, token t's embedding, is a unit vector. mixed: dims 0..61 a
-random direction (scaled), dim 62 +-0.1 (the bit), dim 63 0; 64-dim random unit vectors are
-near-orthogonal (dot 1 against <= ~0.65). echo: dims 0..61 only, a rotation orbit along g
+Shape (deep): n_embd 256, 4 heads (and 4 KV heads) of 64, 32 trunk layers (dense FFN, 8192) + 1
+nextn layer (8 experts of 2048, 3 used, 1 shared expert: active FFN 8192 wide, as a trunk layer's);
+Q8_0 for every matrix but token_embd (F16), the router and the three whose exact values the design
+needs (eh_proj and the attention output of layer 0 and of the nextn layer: F32); 279.6 MB, ~10 s to
+write. Layer 0 is the echo trunk's layer 0; layers 1..31 are exact no-ops in value (attention output
+and FFN down projection all 0, so the residual passes unchanged) but full-size random q/k/v and
+gate/up weights that llama.cpp reads and multiplies every step. Weight bytes a token reads (printed
+as `cost`): a trunk layer 6.97 MB, the trunk 223.2 MB, the output head 13.4 MB, the nextn layer
+7.7 MB (experts counted by the share used): draft step / model step = 21.1 / 236.6 = 0.089.
+The echo design carries over with the norm's scale S = sqrt(n_embd) = 16 for 8 and DELTA = 4 S;
+256-dim orbit embeddings are more nearly orthogonal (dot <= 0.26), so the margins grow (logit 57
+against <= 15 with the true h; F at 83 against 14 with h = 0).
+
+How the weights make it work (written for n_embd 64, where S = 8; deep: S = 16, DELTA = 64, the
+orbit in dims 0..253, u0 and w dims 254 and 255). e_t, token t's embedding, is a unit vector. mixed:
+dims 0..61 a random direction (scaled), dim 62 +-0.1 (the bit), dim 63 0; 64-dim random unit vectors
+are near-orthogonal (dot 1 against <= ~0.65). echo: dims 0..61 only, a rotation orbit along g
 (e_g(t) = R e_t, R a rotation in 31 planes by angles 2 pi m_j / 49135 whose orbit is one cycle
 through the 49135 normal tokens; dot <= 0.50), dims 62 (u0) and 63 (w) 0. All norms are RMS norms
 with weight 1, so norm(x) = 8 x / |x| (eps 1e-5 aside).
@@ -62,7 +82,7 @@ with weight 1, so norm(x) = 8 x / |x| (eps 1e-5 aside).
       stale h = h(s), s != t: residual 8 e_x + 24 e_g(s) + 16 u0 -> g(g(s)) != g(x)
     The head's attention reads nothing from the MTP KV cache (v is constant), so only h matters.
 
-  synth_mtp_gguf.py --out DIR [--variants echo,mixed] [--tokenizer SmolLM2.gguf] [--check]
+  synth_mtp_gguf.py --out DIR [--variants echo,mixed|deep] [--tokenizer SmolLM2.gguf] [--check]
 
 --check also runs a numpy reference of the trunk and the MTP head (float64, from the tensors as
 written) on a few random prompts and prints the MTP guesses' hit rate (first draft step, and
@@ -72,7 +92,10 @@ whether every token follows the rule above, and the head's hit rate with a wrong
 position stale, h of the prompt's last position (never refreshed) -- echo: 0, with the share of
 h = 0 guesses that are F, the margins there and `h_flip`, one step's residual w / u0 components
 and guess with the true h and with h = 0. Prints one JSON line per file. Deterministic: the same
-files byte for byte on every run (fixed seeds); mtp-mixed.gguf is unchanged by the echo h design.
+files byte for byte on every run (fixed seeds); mtp-mixed.gguf is unchanged by the echo h design,
+and both echo and mixed by the deep variant. The reference skips an attention or FFN whose output
+projection is all 0 (it adds exactly 0), so deep's 31 no-op layers cost it nothing: its --check takes
+~25 s (the tensors are dequantized from the Q8_0 bytes as written).
 """
 
 from __future__ import annotations
@@ -95,12 +118,14 @@ gguf = _synth.gguf
 copy_tokenizer = _synth.copy_tokenizer
 
 ARCH = "glm4moe"
+# The shape of the model being built (use_shape() sets these per variant; these are "tiny")
 N_EMBD = 64
 N_HEAD = 2
 HEAD_DIM = 32
-N_TRUNK = 2  # trunk layers; blk.2 is the nextn layer
+N_TRUNK = 2  # trunk layers; blk.N_TRUNK is the nextn layer
 N_FF = 128
 N_EXPERT, N_EXPERT_USED, N_FF_EXP, N_EXPERT_SHARED = 4, 2, 32, 1
+QUANT = False  # deep: the big matrices in Q8_0
 CTX = 4096
 ROPE_BASE = 1.5  # rotary frequencies 1 .. 0.68 rad: the positional score below peaks sharply at 1
 RMS_EPS = 1e-5
@@ -114,17 +139,45 @@ OUT_SCALE = 4.0   # output rows are OUT_SCALE * e_t: the best logit is ~32, the 
                   # softmax puts > 0.99 on the top token (draft confidence: a p_min cut keeps the drafts)
 # echo only: the MTP head needs the trunk's hidden state h (see the docstring)
 U0, W = N_EMBD - 2, N_EMBD - 1  # reserved dims: no token embedding (or output row but F's) uses them
+S = 8.0           # sqrt(N_EMBD): an RMS-normed vector's length (norm(x) = S x / |x|)
 K_U0 = 0.5        # the trunk adds K_U0 * u0 to the residual at every position (layer 0's attention)
-H_GAIN = 3.0      # eh_proj's h half writes H_GAIN * 8 e_g(t) for h = h(t): 3x the embedding half's 8 e_next
-DELTA = 32.0      # the MTP attention adds DELTA * w; eh_proj cancels it with -DELTA * w from the true h
+H_GAIN = 3.0      # eh_proj's h half writes H_GAIN * S e_g(t) for h = h(t): 3x the embedding half's S e_next
+DELTA = 4 * S     # the MTP attention adds DELTA * w; eh_proj cancels it with -DELTA * w from the true h
 F_W = 6.0         # token F's output row gets F_W * w on top: with DELTA * w left over, F wins (logit ~42)
+
+SHAPES = {
+    "tiny": dict(n_embd=64, n_head=2, head_dim=32, n_trunk=2, n_ff=128, moe=(4, 2, 32, 1), quant=False),
+    # deep: a trunk whose cost dominates as a real MTP model's does (GLM-4.5-Air: 46 layers; an MTP
+    # draft step, one layer + the output head, costs a few percent of a model step). Layer 0 does
+    # the echo trunk's work, layers 1..31 are exact no-ops in value (attention output and FFN
+    # down projection 0) but full-size weights llama.cpp reads every step; the nextn layer's
+    # active FFN (3 experts + 1 shared of 2048) is one trunk layer's 8192
+    "deep": dict(n_embd=256, n_head=4, head_dim=64, n_trunk=32, n_ff=8192, moe=(8, 3, 2048, 1), quant=True),
+}
 
 VARIANTS = {
     # p_bit: share of normal tokens whose bit is set (mixed: after such a token, the next token is
     # g(sigma(t)), not g(t), so roughly that share of the MTP guesses is wrong)
     "echo": dict(file="mtp-echo.gguf", mixed=False, p_bit=0.35, seed=11),
     "mixed": dict(file="mtp-mixed.gguf", mixed=True, p_bit=0.35, seed=12),
+    "deep": dict(file="mtp-deep.gguf", mixed=False, p_bit=0.35, seed=13, shape="deep"),
 }
+DEFAULT_VARIANTS = "echo,mixed"  # what scripts/fetch-models.sh makes; deep only when asked for
+
+
+def use_shape(name: str) -> None:
+    """Sets the module's shape constants (N_EMBD, N_TRUNK, ...; the echo design's U0, W, S and
+    DELTA follow N_EMBD) for a variant's shape."""
+    global N_EMBD, N_HEAD, HEAD_DIM, N_TRUNK, N_FF, N_EXPERT, N_EXPERT_USED, N_FF_EXP, N_EXPERT_SHARED
+    global QUANT, N_U, U0, W, S, DELTA
+    sh = SHAPES[name]
+    N_EMBD, N_HEAD, HEAD_DIM, N_TRUNK, N_FF = sh["n_embd"], sh["n_head"], sh["head_dim"], sh["n_trunk"], sh["n_ff"]
+    N_EXPERT, N_EXPERT_USED, N_FF_EXP, N_EXPERT_SHARED = sh["moe"]
+    QUANT = sh["quant"]
+    N_U = N_EMBD - 2
+    U0, W = N_EMBD - 2, N_EMBD - 1
+    S = float(np.sqrt(N_EMBD))
+    DELTA = 4 * S
 
 
 def token_types(reader) -> np.ndarray:
@@ -178,8 +231,10 @@ def rope_qk() -> tuple[np.ndarray, np.ndarray]:
 
 
 def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-    """Tensors by name (numpy layout: ggml dims reversed, y = W @ x) and the maps g, sigma, bit."""
+    """Tensors by name (numpy layout: ggml dims reversed, y = W @ x; a Q8_0 one as its bytes, one
+    row of blocks per matrix row) and the maps g, sigma, bit, and qtypes (the Q8_0 tensors)."""
     v = VARIANTS[variant]
+    use_shape(v.get("shape", "tiny"))
     rng = np.random.default_rng(v["seed"])
     n_vocab = len(types)
     normal = np.flatnonzero(types == 1)  # normal tokens: the only ones ever predicted
@@ -228,6 +283,8 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
 
     e, hd = N_EMBD, HEAD_DIM
     small = lambda *shape: rng.standard_normal(shape) * 0.05  # weights whose output is zeroed later
+    if QUANT:  # deep: ~0.5 G of them; float32 draws (the tiny files keep their float64 stream)
+        small = lambda *shape: rng.standard_normal(shape, dtype=np.float32) * np.float32(0.05)
     t: dict[str, np.ndarray] = {"token_embd.weight": emb}
     q, k = rope_qk()
     for i in range(N_TRUNK + 1):
@@ -269,12 +326,12 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
         if not v["mixed"] and i in (0, N_TRUNK):
             # a constant through the attention: v = its bias (weight 0) = (1, 0, ...), whatever the
             # softmax weights; the output projection's column 0 writes it. Trunk layer 0: K_U0 u0.
-            # nextn: DELTA w + K_MTP u0, K_MTP = 8 (1 + H_GAIN) K_U0 (its residual is 8 (1 + H_GAIN)
+            # nextn: DELTA w + K_MTP u0, K_MTP = S (1 + H_GAIN) K_U0 (its residual is S (1 + H_GAIN)
             # e_next with the true h, so the head's own h_nextn, which chained draft steps feed
             # back as h, has the trunk's u0 share and cancels the same way)
             t[b + "attn_v.weight"] = np.zeros((N_HEAD * hd, e))
             t[b + "attn_v.bias"][0] = 1.0
-            t[b + "attn_output.weight"][U0, 0] = K_U0 if i == 0 else 8 * (1 + H_GAIN) * K_U0
+            t[b + "attn_output.weight"][U0, 0] = K_U0 if i == 0 else S * (1 + H_GAIN) * K_U0
             if i == N_TRUNK:
                 t[b + "attn_output.weight"][W, 0] = DELTA
         if i == N_TRUNK:
@@ -289,7 +346,7 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
             t[b + "ffn_down_shexp.weight"] = np.zeros((e, sh))
             hproj = np.zeros((e, e))
             if not v["mixed"]:
-                # h half: hnorm(h(t)) = 8 (e_t + K_U0 u0) / sqrt(1 + K_U0^2); its e_t part goes
+                # h half: hnorm(h(t)) = S (e_t + K_U0 u0) / sqrt(1 + K_U0^2); its e_t part goes
                 # through R (-> e_g(t), the next token's embedding) times H_GAIN sqrt(1 + K_U0^2),
                 # its u0 part onto -DELTA w (cancelling the attention's DELTA w exactly)
                 hproj[:N_U, :N_U] = H_GAIN * np.sqrt(1 + K_U0 * K_U0) * R
@@ -300,16 +357,32 @@ def build(variant: str, types: np.ndarray) -> tuple[dict[str, np.ndarray], dict]
             t[b + "nextn.shared_head_norm.weight"] = np.ones(e)
     t["output_norm.weight"] = np.ones(e)
     t["output.weight"] = out
+    qtypes = {}
     for name, a in t.items():
-        if a.dtype != np.float16:
+        if QUANT and is_quantized(name):
+            t[name] = gguf.quants.quantize(a.astype(np.float32), gguf.GGMLQuantizationType.Q8_0)
+            qtypes[name] = gguf.GGMLQuantizationType.Q8_0
+        elif a.dtype != np.float16:
             t[name] = a.astype(np.float32)
-    return t, dict(g=g, sigma=sigma, bit=bit, normal=normal, f_tok=f_tok)
+    return t, dict(g=g, sigma=sigma, bit=bit, normal=normal, f_tok=f_tok, qtypes=qtypes)
 
 
-def write(path: Path, variant: str, tensors: dict[str, np.ndarray], tokenizer) -> int:
+def is_quantized(name: str) -> bool:
+    """deep: the matrices in Q8_0 -- every one but token_embd (F16), the router (F32) and the
+    ones whose exact values the echo design needs (F32): eh_proj, and the attention output of
+    trunk layer 0 and the nextn layer (their K_U0 u0, DELTA w and K_MTP u0). output.weight is
+    Q8_0 too (as in a quantized real model; the logit gaps are ~40, its rounding ~0.01)."""
+    if not name.endswith(".weight") or name in ("token_embd.weight", "output_norm.weight"):
+        return False
+    if "norm" in name or "ffn_gate_inp" in name or "nextn.eh_proj" in name:
+        return False
+    return name not in ("blk.0.attn_output.weight", f"blk.{N_TRUNK}.attn_output.weight")
+
+
+def write(path: Path, variant: str, tensors: dict[str, np.ndarray], qtypes: dict, tokenizer) -> int:
     w = gguf.GGUFWriter(path, ARCH)
     w.add_name(f"synthetic MTP test model ({variant})")
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if qtypes else gguf.LlamaFileType.MOSTLY_F16)
     w.add_block_count(N_TRUNK + 1)
     w.add_nextn_predict_layers(1)
     w.add_leading_dense_block_count(N_TRUNK)
@@ -333,7 +406,7 @@ def write(path: Path, variant: str, tensors: dict[str, np.ndarray], tokenizer) -
     n_vocab = copy_tokenizer(w, tokenizer)
     assert n_vocab == tensors["token_embd.weight"].shape[0], n_vocab
     for name, a in tensors.items():
-        w.add_tensor(name, a)
+        w.add_tensor(name, a, raw_dtype=qtypes.get(name))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -355,13 +428,35 @@ def _rope_neox(x: np.ndarray) -> np.ndarray:  # x: [pos, head, HEAD_DIM]
     return np.concatenate([x0 * c - x1 * s, x0 * s + x1 * c], axis=-1)
 
 
-def trunk(T: dict, toks: list[int]) -> np.ndarray:
-    """The trunk's normed final hidden state (h_nextn) at every position."""
+class Tensors:
+    """The tensors as written, float64, dequantized on first use; `zero(name)`: every weight 0."""
+
+    def __init__(self, raw: dict[str, np.ndarray], qtypes: dict):
+        self.raw, self.qtypes, self.cache = raw, qtypes, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.cache:
+            a = self.raw[name]
+            if name in self.qtypes:
+                a = gguf.quants.dequantize(a, self.qtypes[name])
+            self.cache[name] = a.astype(np.float64)
+        return self.cache[name]
+
+    def zero(self, name: str) -> bool:
+        return not self.raw[name].any()  # Q8_0: all bytes 0 <=> every block's scale and values 0
+
+
+def trunk(T: Tensors, toks: list[int]) -> np.ndarray:
+    """The trunk's normed final hidden state (h_nextn) at every position. An attention whose
+    output projection is all 0, or an FFN whose down projection is, adds exactly 0 to the
+    residual, so it is skipped (deep: layers 1..31 entirely)."""
     x = T["token_embd.weight"][toks]
     n = len(toks)
     mask = np.tril(np.ones((n, n), dtype=bool))
     for i in range(N_TRUNK):
         b = f"blk.{i}."
+        if T.zero(b + "attn_output.weight") and T.zero(b + "ffn_down.weight"):
+            continue
         xn = _norm(x, T[b + "attn_norm.weight"])
         qkv = [(xn @ T[b + f"attn_{c}.weight"].T + T[b + f"attn_{c}.bias"]).reshape(n, N_HEAD, HEAD_DIM)
                for c in "qkv"]
@@ -372,13 +467,15 @@ def trunk(T: dict, toks: list[int]) -> np.ndarray:
         a /= a.sum(-1, keepdims=True)
         att = np.einsum("hpj,jhd->phd", a, qkv[2]).reshape(n, -1)
         x = x + att @ T[b + "attn_output.weight"].T
+        if T.zero(b + "ffn_down.weight"):
+            continue
         z = _norm(x, T[b + "post_attention_norm.weight"])
         gt = z @ T[b + "ffn_gate.weight"].T
         x = x + (gt / (1 + np.exp(-gt)) * (z @ T[b + "ffn_up.weight"].T)) @ T[b + "ffn_down.weight"].T
     return _norm(x, T["output_norm.weight"])
 
 
-def mtp_step(T: dict, token: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mtp_step(T: Tensors, token: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The nextn head on (token, h = the hidden state of the position before): its logits for the
     token after `token` and its own h_nextn (what a chained draft step feeds back as h). Its
     attention's v weight is 0, so the attention output is attn_output @ v_bias whatever the
@@ -386,8 +483,8 @@ def mtp_step(T: dict, token: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray
     outputs are 0 (both checked)."""
     b = f"blk.{N_TRUNK}."
     for name in ("ffn_down_exps.weight", "ffn_down_shexp.weight"):
-        assert not T[b + name].any(), name
-    assert not T[b + "attn_v.weight"].any() or not T[b + "attn_output.weight"].any()
+        assert T.zero(b + name), name
+    assert T.zero(b + "attn_v.weight") or T.zero(b + "attn_output.weight")
     cat = np.concatenate([_norm(T["token_embd.weight"][token], T[b + "nextn.enorm.weight"]),
                           _norm(h, T[b + "nextn.hnorm.weight"])])
     cur = T[b + "nextn.eh_proj.weight"] @ cat
@@ -402,7 +499,7 @@ def _gap_p(lg: np.ndarray) -> tuple[float, float]:
     return (top2[1] - top2[0]) / top2[1], 1.0 / np.exp(lg - lg.max()).sum()
 
 
-def reference(T: dict, prompt: list[int], n_predict: int, n_chain: int = 3) -> dict:
+def reference(T: Tensors, prompt: list[int], n_predict: int, n_chain: int = 3) -> dict:
     """Greedy continuation of `prompt`; per generated token after the first, whether the MTP head
     (given the token before it and the trunk's state before that) guessed it; the smallest gap
     between the two best logits (trunk and MTP), relative to the best; the smallest top-token
@@ -463,7 +560,7 @@ def reference(T: dict, prompt: list[int], n_predict: int, n_chain: int = 3) -> d
                 wrong_min_top_p=float(min(wrong_probs)))
 
 
-def h_flip(T: dict, maps: dict) -> dict:
+def h_flip(T: Tensors, maps: dict) -> dict:
     """The design's arithmetic on one step, float64 from the tensors as written: the nextn
     residual's w and u0 components and the head's guess, with the true h and with h = 0."""
     g, t0 = maps["g"], int(maps["normal"][5])
@@ -484,8 +581,23 @@ def h_flip(T: dict, maps: dict) -> dict:
     return out
 
 
+def cost(tensors: dict[str, np.ndarray]) -> dict:
+    """Weight bytes one token reads (the CPU's decode is bound by them): a model step (the trunk's
+    layers + output head) and an MTP draft step (the nextn layer, its experts by the share used,
+    + output head; token_embd is a row lookup). deep: the draft step is ~9 % of a model step."""
+    b = f"blk.{N_TRUNK}."
+    trunk_b = sum(a.nbytes for k, a in tensors.items()
+                  if k.startswith("blk.") and not k.startswith(b))
+    head = tensors["output.weight"].nbytes + tensors["output_norm.weight"].nbytes
+    mtp = sum(a.nbytes * (N_EXPERT_USED / N_EXPERT if "_exps." in k else 1)
+              for k, a in tensors.items() if k.startswith(b))
+    return dict(trunk_layer_mb=round(trunk_b / N_TRUNK / 1e6, 2), trunk_mb=round(trunk_b / 1e6, 1),
+                output_head_mb=round(head / 1e6, 1), mtp_layer_mb=round(mtp / 1e6, 2),
+                draft_over_model_step=round((mtp + head) / (trunk_b + head), 3))
+
+
 def check(variant: str, tensors: dict, maps: dict) -> dict:
-    T = {k: v.astype(np.float64) for k, v in tensors.items()}
+    T = Tensors(tensors, maps["qtypes"])
     rng = np.random.default_rng(1)
     hits, gaps, probs, follows, chain = [], [], [], [], []
     wrong = dict(h0=[], stale=[], unrefreshed=[])
@@ -527,7 +639,7 @@ def check(variant: str, tensors: dict, maps: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"of {', '.join(VARIANTS)}")
     ap.add_argument("--tokenizer", type=Path, default=ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--check", action="store_true", help="also run the numpy reference")
     a = ap.parse_args()
@@ -541,9 +653,10 @@ def main() -> None:
         tensors, maps = build(variant, types)
         path = a.out / VARIANTS[variant]["file"]
         tmp = path.with_name(path.name + ".tmp")
-        size = write(tmp, variant, tensors, tok)
+        size = write(tmp, variant, tensors, maps["qtypes"], tok)
         tmp.replace(path)
         line = dict(variant=variant, file=str(path), bytes=size, seconds=round(time.time() - t0, 2))
+        line.update(cost(tensors))
         if a.check:
             line.update(check(variant, tensors, maps))
         print(json.dumps(line), flush=True)
