@@ -557,3 +557,62 @@ async fn the_admin_api_lists_the_library_with_budgets() {
         Some(true)
     );
 }
+
+#[tokio::test]
+async fn requests_without_sampling_get_the_configured_defaults() {
+    // Agents send no temperature: the model's settings decide. Here the model's own table
+    // makes it greedy, over a hotter [engine] default.
+    let server = TestServer::start(common::settings(|raw| {
+        raw.engine.temp = Some(1.5);
+        let own = raw.models.entry(SMOLLM2_ID.into()).or_default();
+        own.engine.temp = Some(0.0);
+        own.engine.top_k = Some(7);
+    }));
+    let props = reqwest::get(server.url("/props")).await.unwrap();
+    let props: Value = props.json().await.unwrap();
+    let params = &props["default_generation_settings"]["params"];
+    assert_eq!(
+        (&params["temperature"], &params["top_k"]),
+        (&json!(0.0), &json!(7)),
+        "{props}"
+    );
+    let ask = |temperature: Option<f64>| {
+        let mut body = json!({"model": SMOLLM2_ID, "max_tokens": 48,
+            "messages": [{"role": "user", "content": "Tell me a story about a fox."}]});
+        if let Some(t) = temperature {
+            body["temperature"] = json!(t);
+        }
+        body
+    };
+    let text = |v: &Value| {
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (_, greedy) = post(&server, "/v1/chat/completions", &ask(Some(0.0))).await;
+    for _ in 0..2 {
+        let (status, left_out) = post(&server, "/v1/chat/completions", &ask(None)).await;
+        assert_eq!(status, 200, "{left_out}");
+        assert_eq!(text(&left_out), text(&greedy));
+    }
+}
+
+#[test]
+fn sampling_settings_out_of_range_are_refused_by_name() {
+    for (set, says) in [
+        (json!({"temp": -1.0}), "temp"),
+        (json!({"top_p": 0.0}), "top-p"),
+        (json!({"min_p": 1.5}), "min-p"),
+        (json!({"top_k": -2}), "top-k"),
+    ] {
+        let engine: paddock::config::RawEngine = serde_json::from_value(set.clone()).unwrap();
+        let mut raw = paddock::config::RawSettings::default();
+        raw.model.path = Some(common::smollm2());
+        raw.engine = engine;
+        let err = paddock::config::Settings::resolve(raw)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{set}: {err}");
+    }
+}

@@ -83,6 +83,21 @@ pub struct ServeArgs {
     /// The draft model stops guessing below this probability.
     #[arg(long = "draft-p-min", alias = "spec-draft-p-min")]
     pub draft_p_min: Option<f32>,
+    /// Temperature for requests that give none (0: greedy); the model's own default otherwise.
+    #[arg(long = "temp", alias = "temperature")]
+    pub temp: Option<f32>,
+    /// Top-k for requests that give none (0: off).
+    #[arg(long)]
+    pub top_k: Option<i32>,
+    /// Top-p for requests that give none (1: off).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Min-p for requests that give none (0: off).
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    /// Repeat penalty for requests that give none (1: off).
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
     /// Unload the model after this many seconds without requests; the next request loads it
     /// again (0: never).
     #[arg(long)]
@@ -163,6 +178,11 @@ impl ServeArgs {
                 draft_max: self.draft_max,
                 draft_min: self.draft_min,
                 draft_p_min: self.draft_p_min,
+                temp: self.temp,
+                top_k: self.top_k,
+                top_p: self.top_p,
+                min_p: self.min_p,
+                repeat_penalty: self.repeat_penalty,
             },
             models: Default::default(),
         }

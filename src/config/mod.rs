@@ -2,6 +2,7 @@
 //! validated [`Settings`]. Precedence: flag > environment > file > default.
 
 mod cli;
+mod decoding;
 pub mod paths;
 mod raw;
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub use cli::{normalize_llama_args, ServeArgs};
 pub use raw::{RawEngine, RawModel, RawModelSettings, RawServer, RawSettings};
 
-use crate::engine::{EngineSpec, FlashAttn, KvType, Speculation};
+use crate::engine::{EngineSpec, FlashAttn, KvType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -151,7 +152,8 @@ impl Settings {
                 "cache-type-v {cache_type_v} needs flash attention: use --flash-attn on or auto"
             )));
         }
-        let speculation = speculation(&e).map_err(invalid)?;
+        let speculation = decoding::speculation(&e).map_err(invalid)?;
+        let sampling = decoding::sampling(&e).map_err(invalid)?;
         let rpc = raw.server.rpc.clone().unwrap_or_default();
         if let Some(bad) = rpc.iter().find(|w| !crate::engine::rpc::is_endpoint(w)) {
             return Err(invalid(format!(
@@ -196,6 +198,7 @@ impl Settings {
                 context_shift: e.context_shift.unwrap_or(false),
                 max_queue: e.max_queue.unwrap_or(64),
                 speculation,
+                sampling,
                 load_progress: None,
                 on_activity: None,
             },
@@ -229,41 +232,6 @@ pub fn read_file(path: &Path) -> Result<RawSettings, ConfigError> {
         message: e.to_string(),
     })
 }
-
-/// Speculative decoding settings over llama-server's defaults.
-fn speculation(e: &RawEngine) -> Result<Speculation, String> {
-    let d = Speculation::default();
-    let s = Speculation {
-        ngram: e.spec_ngram.unwrap_or(d.ngram),
-        draft_model: e.model_draft.clone(),
-        mtp: e.spec_mtp.unwrap_or(d.mtp),
-        draft_max: e.draft_max.unwrap_or(d.draft_max),
-        draft_min: e.draft_min.unwrap_or(d.draft_min),
-        draft_p_min: e.draft_p_min.unwrap_or(d.draft_p_min),
-    };
-    if s.draft_max > MAX_DRAFT {
-        return Err(format!(
-            "draft-max must be at most {MAX_DRAFT}, not {}",
-            s.draft_max
-        ));
-    }
-    if s.draft_min > s.draft_max {
-        return Err(format!(
-            "draft-min ({}) must not exceed draft-max ({})",
-            s.draft_min, s.draft_max
-        ));
-    }
-    if !(0.0..=1.0).contains(&s.draft_p_min) {
-        return Err(format!(
-            "draft-p-min is a probability, 0 to 1, not {}",
-            s.draft_p_min
-        ));
-    }
-    Ok(s)
-}
-
-/// Guesses per step beyond this cost more to verify than they can save.
-const MAX_DRAFT: u32 = 64;
 
 /// Physical cores, as llama.cpp's own tools default to; hyperthreads slow matrix code down.
 pub fn default_threads() -> i32 {

@@ -102,6 +102,12 @@ pub struct RawEngine {
     pub draft_max: Option<u32>,
     pub draft_min: Option<u32>,
     pub draft_p_min: Option<f32>,
+    /// Sampling for requests that give none, over the model's own defaults.
+    pub temp: Option<f32>,
+    pub top_k: Option<i32>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub repeat_penalty: Option<f32>,
 }
 
 /// `a.or(b)` field by field: values in `over` replace those in `base`.
@@ -180,7 +186,8 @@ impl RawEngine {
     pub fn merge(mut self, over: RawEngine) -> RawEngine {
         merge_fields!(self, over; ctx_size, parallel, threads, threads_batch, batch_size,
             ubatch_size, n_gpu_layers, flash_attn, cache_type_k, cache_type_v, mlock, context_shift, max_queue,
-            spec_ngram, model_draft, spec_mtp, draft_max, draft_min, draft_p_min);
+            spec_ngram, model_draft, spec_mtp, draft_max, draft_min, draft_p_min, temp, top_k,
+            top_p, min_p, repeat_penalty);
         self
     }
 }

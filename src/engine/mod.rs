@@ -40,7 +40,7 @@ pub use activity::{Activity, ActivityHook, ActivityNow};
 pub use allocated::Allocated;
 pub use error::EngineError;
 pub use exited::Exited;
-pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress};
+pub use spec::{EngineSpec, FlashAttn, KvType, LoadProgress, SamplingDefaults};
 pub use speculation::{DraftStats, Speculation};
 pub use types::{
     Candidate, Completion, Event, FinishReason, Grammar, ModelInfo, Request, SamplingParams,
@@ -186,6 +186,7 @@ impl EngineHandle {
         let model = Arc::new(model);
         let n_ctx = n_ctx(&spec, &model);
         let mut info = model_info(&model, n_ctx, spec.n_parallel);
+        spec.sampling.apply(&mut info.sampling);
         // A recurrent state cannot drop a rejected guess: no speculation there (as llama-server).
         info.speculation = if model.is_recurrent() || model.is_hybrid() {
             Speculation::off()

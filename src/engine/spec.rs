@@ -32,6 +32,9 @@ pub struct EngineSpec {
     pub max_queue: usize,
     /// Speculative decoding: n-gram lookup, a draft model, how many tokens to guess.
     pub speculation: super::Speculation,
+    /// Sampling for requests that leave it out, over the GGUF's recommendation.
+    #[serde(default)]
+    pub sampling: SamplingDefaults,
     /// Told the load's progress (0.0 to 1.0) while the model loads; for progress bars.
     #[serde(skip)]
     pub load_progress: Option<LoadProgress>,
@@ -46,6 +49,28 @@ impl EngineSpec {
     pub fn loads_mtp_heads(&self) -> bool {
         let s = &self.speculation;
         s.mtp && s.draft_max > 0 && self.n_parallel == 1
+    }
+}
+
+/// Sampling settings the server applies where a request gives none (agents send no
+/// temperature): each set one replaces the model's own default (`general.sampling.*` in the
+/// GGUF, else llama-server's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SamplingDefaults {
+    pub temperature: Option<f32>,
+    pub top_k: Option<i32>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub repeat_penalty: Option<f32>,
+}
+
+impl SamplingDefaults {
+    pub fn apply(&self, p: &mut super::SamplingParams) {
+        p.temperature = self.temperature.unwrap_or(p.temperature);
+        p.top_k = self.top_k.unwrap_or(p.top_k);
+        p.top_p = self.top_p.unwrap_or(p.top_p);
+        p.min_p = self.min_p.unwrap_or(p.min_p);
+        p.repeat_penalty = self.repeat_penalty.unwrap_or(p.repeat_penalty);
     }
 }
 

@@ -94,6 +94,15 @@ pub async fn props(
         "default_generation_settings": {
             "n_ctx": info.n_ctx,
             "model": model.id,
+            // What a request that leaves sampling out gets (settings, else the GGUF's).
+            "params": {
+                "temperature": info.sampling.temperature,
+                "top_k": info.sampling.top_k,
+                "top_p": info.sampling.top_p,
+                "min_p": info.sampling.min_p,
+                "repeat_penalty": info.sampling.repeat_penalty,
+                "repeat_last_n": info.sampling.repeat_last_n,
+            },
         },
         "n_ctx_train": info.n_ctx_train,
         "chat_template": info.chat_template.clone().unwrap_or_default(),
