@@ -4,7 +4,7 @@
 # the desktop app under Xvfb (tests/tauri).
 #
 # Environment knobs (all optional):
-#   TEST_STEPS          steps to run, default "fmt clippy test build python load fuzz ui tauri"
+#   TEST_STEPS          steps to run, default "fmt clippy test build python agents load fuzz ui tauri"
 #   PYTEST_ARGS         extra arguments for pytest (e.g. "-k stream -x")
 #   PADDOCK_SERVER_CMD  override the server command for the python step; "{port}" is replaced by
 #                       the chosen port (used to validate the tests against llama.cpp's llama-server)
@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
-STEPS="${TEST_STEPS:-fmt clippy test build python load fuzz ui tauri}"
+STEPS="${TEST_STEPS:-fmt clippy test build python agents load fuzz ui tauri}"
 # A clean clone (CI) builds once: incremental caches are never reused, and llama.cpp's debug
 # info makes each of the ~15 linked test binaries ~400 MB; a run needed 12 GB and CI's disk ran
 # out. Every cargo command below sees the same settings, so llama.cpp still compiles once.
@@ -137,6 +137,9 @@ if has_step build; then
   run_step "cargo build" cargo build --workspace
 fi
 has_step python && run_step "SDK tests (Python openai/anthropic/agents, Node openai)" python_tests
+# A real coding-agent CLI, unchanged, completes a tool call on SmolLM2 (scripts/agent-tests.sh:
+# Codex here; Claude Code and opencode are opt-in, the 135M model does not make their calls).
+has_step agents && run_step "agent CLI (Codex, Responses API)" env AGENT_CLIS=codex bash scripts/agent-tests.sh
 # 64 clients on 4 slots and a queue of 16 for a minute: only 200s and 503 + Retry-After, memory
 # flat, every slot free after, exit 0 on SIGTERM (docs/reliability.md has the 5-minute figures).
 has_step load && run_step "load (64 clients, 60 s)" "$ROOT/.venv/bin/python" scripts/load_test.py \
