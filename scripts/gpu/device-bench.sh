@@ -19,7 +19,7 @@
 #   paddock  paddock bench with the same flags, if build/gpu/paddock/ is there
 #   bundle  llama-bench + its libraries as xz parts under $OUT (to carry into a later call)
 #
-# Usage: scripts/gpu/device-bench.sh [STAGE ...]   (default: build gen bw bench paddock)
+# Usage: [ONLY="moe30b"] scripts/gpu/device-bench.sh [STAGE ...]   (default: build gen bw bench paddock)
 set -uo pipefail
 
 REPO=$(pwd)
@@ -31,7 +31,8 @@ LB=$WORK/lb            # llama-bench and its libraries
 JOBS=$(nproc)
 # shellcheck disable=SC2054  # the commas are llama-bench list values
 BENCH_ARGS=(-ngl 99 -fa 1 -r 3 -p 512,8192 -n 128,1024)
-SHAPES=(moe30b dense32b dense3b)
+# ONLY="moe30b" (space-separated) limits gen, bench and paddock to those shapes.
+read -r -a SHAPES <<< "${ONLY:-moe30b dense32b dense3b}"
 declare -A FILE=([moe30b]=synth-qwen3moe-30b-a3b-Q4_0.gguf [dense32b]=synth-qwen3-32b-Q4_0.gguf [dense3b]=synth-qwen3-3b-Q4_0.gguf)
 declare -A SIZE=([moe30b]=16983289216 [dense32b]=17840796160 [dense3b]=1757832768)
 mkdir -p "$WORK" "$OUT" "$MODELS" "$WORK/res"
