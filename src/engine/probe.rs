@@ -81,7 +81,7 @@ impl Probe {
         }
         let mut samples = Vec::new();
         for _ in 0..reps {
-            ctx.clear_kv_cache();
+            empty(&mut ctx)?;
             if test.n_depth > 0 {
                 self.prompt(&mut ctx, test.n_depth, &mut random)?;
             }
@@ -163,6 +163,20 @@ impl Probe {
             token = random();
         }
         Ok(())
+    }
+}
+
+/// Frees every cell of the KV cache and leaves the K/V buffers' bytes as they are, as llama-bench
+/// does between repetitions (`llama_memory_clear(mem, false)`). The crate's `clear_kv_cache`
+/// also zeroes the buffers (`data = true`), and on an H100 that made the MoE's tg1024 7 % slower
+/// than llama-bench's once pp8192 had run in the process (docs/gpu.md, issue 9).
+fn empty(ctx: &mut LlamaContext<'_>) -> Result<(), EngineError> {
+    match ctx.clear_kv_cache_seq(None, None, None) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(EngineError::Context(
+            "the KV cache could not be emptied".into(),
+        )),
+        Err(e) => Err(EngineError::Context(e.to_string())),
     }
 }
 
