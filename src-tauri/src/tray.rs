@@ -293,7 +293,7 @@ impl View {
         };
         Self {
             icon,
-            status: shorten(&status, STATUS_CHARS),
+            status: fit(&status, STATUS_CHARS),
             tooltip: format!("Paddock: {status}"),
             server_on: matches!(phase, Phase::Starting { .. } | Phase::Running(_)),
             serving: matches!(phase, Phase::Running(_)),
@@ -457,6 +457,16 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The line for the menu: whole " · " parts dropped from the end until it fits (the tooltip
+/// keeps them all), then cut with "…" if the first part alone is too long.
+fn fit(text: &str, max_chars: usize) -> String {
+    let mut parts: Vec<&str> = text.split(" · ").collect();
+    while parts.len() > 1 && parts.join(" · ").chars().count() > max_chars {
+        parts.pop();
+    }
+    shorten(&parts.join(" · "), max_chars)
+}
+
 fn shorten(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -507,6 +517,15 @@ mod tests {
         assert_eq!(
             guessed.line().1,
             "SmolLM2 · 1.5 GiB of 24.0 GiB · 212 t/s · 63 % drafts accepted"
+        );
+        // A long name leaves no room in the menu: the last parts go, whole.
+        let long = Summary {
+            model: Some("SmolLM2-135M-Instruct.Q4_1".into()),
+            ..guessed
+        };
+        assert_eq!(
+            fit(&long.line().1, STATUS_CHARS),
+            "SmolLM2-135M-Instruct.Q4_1 · 1.5 GiB of 24.0 GiB · 212 t/s"
         );
     }
 

@@ -357,7 +357,9 @@ def test_generation_shows_in_the_icon_and_its_speed_in_the_status_line(app, tray
                                      done.set()), daemon=True).start()
     wait_for("the generating icon", lambda: tray.icon_is("generating"), timeout=20, every=0.1)
     assert done.wait(300), "the completion did not finish"
-    status = wait_for("tokens/s in the status line", lambda: re.search(r"· (\d+) t/s( · \d+ % drafts accepted)?$", tray.status()))
+    # The menu drops the drafts' acceptance when the line is too long (the tooltip keeps it).
+    status = wait_for("tokens/s in the status line",
+                      lambda: re.search(r"· (\d+) t/s( · \d+ % drafts accepted)?$", tray.status()))
     assert int(status.group(1)) > 0
     wait_for("the idle icon again", lambda: tray.icon_is("idle"))
 
