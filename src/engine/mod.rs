@@ -237,7 +237,6 @@ impl EngineHandle {
             speculation: info.speculation.clone(),
         };
         let n_parallel = spec.n_parallel;
-        let speculation = info.speculation.clone();
         let exited = Exited::default();
         let thread_exited = exited.clone();
         std::thread::Builder::new()
@@ -250,7 +249,7 @@ impl EngineHandle {
                     let ctx = thread_model
                         .new_context(backend, ctx_params)
                         .map_err(|e| e.to_string())?;
-                    mtp::Target::new(&thread_model, backend, ctx, mtp_params, &speculation)
+                    mtp::Target::new(&thread_model, backend, ctx, mtp_params, &config.speculation)
                 });
                 let ctx = match made {
                     Ok(ctx) => ctx,

@@ -42,11 +42,7 @@ pub fn mtp_layers(model: &LlamaModel) -> u32 {
     let arch = model
         .meta_val_str("general.architecture")
         .unwrap_or_default();
-    model
-        .meta_val_str(&format!("{arch}.nextn_predict_layers"))
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    super::meta_u32(model, &format!("{arch}.nextn_predict_layers"))
 }
 
 /// The MTP context's parameters, from the model's context's. As llama-server: as many tokens,

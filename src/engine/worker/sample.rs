@@ -110,8 +110,8 @@ impl Worker<'_> {
 
     /// Guesses of the tokens after slot `i`'s last one (already in its cache), at most
     /// `spare`: from the request's own text first, else from the model's MTP heads, else from
-    /// the draft model. None when the
-    /// request is near its end, the cache is full, or fewer than `draft_min` are found.
+    /// the draft model. None when the request is near its end, the cache is full, or fewer
+    /// than `draft_min` are found.
     pub(super) fn draft(&mut self, i: usize, spare: usize) -> Vec<TokenId> {
         let free = (self.config.n_ctx as usize).saturating_sub(self.used_cells());
         let cost = self.cost.ratio();
