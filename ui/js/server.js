@@ -25,7 +25,7 @@ export function initServer() {
   store.addEventListener('catalog', () => {
     renderLan();
     // Keep an unsaved choice while the list refreshes.
-    fillDraftModels($('#settings-form').elements.model_draft.value || undefined);
+    fillDraftModels($('#settings-form').elements.model_draft.value);
   });
 }
 
@@ -121,9 +121,9 @@ function readForm() {
   };
 }
 
-/** The draft model choices: none, or any model in the library; the saved one kept even if
+/** The draft model choices: none, or any model in the library; `chosen` kept even if
  * the library no longer lists it. */
-function fillDraftModels(chosen = saved?.settings?.model_draft) {
+function fillDraftModels(chosen) {
   const select = $('#settings-form').elements.model_draft;
   const ids = (store.catalog?.models ?? []).map((m) => m.id);
   if (chosen && !ids.includes(chosen)) ids.unshift(chosen);
