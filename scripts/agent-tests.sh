@@ -10,17 +10,19 @@
 #   4. stops the server; exits with pytest's status
 #
 # Run from a clean clone after scripts/setup.sh, scripts/fetch-models.sh and `cargo build`.
-# scripts/test.sh runs the Codex test (AGENT_CLIS=codex): with the server greedy, SmolLM2-135M
-# copies the spelled-out call and Codex runs it (3 of 3 runs on 2026-11-27). Claude Code and
-# opencode reach their routes and get valid answers, but the 135M model answers in prose or
-# markdown instead of the call, greedy or sampled, so they stay opt-in (run this script alone).
+# scripts/test.sh runs AGENT_CLIS=codex,opencode,claude_code_chat: with the server greedy,
+# SmolLM2-135M copies the spelled-out call and Codex and opencode run it; Claude Code answers a
+# plain turn. Claude Code's tool task (claude_code_tool_call) is opt-in: the 135M model copies
+# the date reminder Claude Code puts before the prompt instead of the call.
 #
 # Environment knobs (all optional):
 #   PADDOCK_BIN       server binary (default target/debug/paddock)
 #   AGENT_MODEL_FILE  model to serve (default models/SmolLM2-135M-Instruct.Q4_1.gguf)
 #   AGENT_SERVER_ARGS extra server flags (default "--temp 0": greedy where a client sends no
 #                     temperature)
-#   AGENT_CLIS        which CLIs to run: any of claude_code,codex,opencode (default all three)
+#   AGENT_CLIS        which tests to run, by name: any of claude_code (both of its tests),
+#                     claude_code_chat, claude_code_tool_call, codex, opencode (default all)
+#   AGENT_DUMP_DIR    keep each test's requests and answers there as files (for debugging)
 #   PYTEST_ARGS       extra pytest arguments (e.g. "-x")
 #   AGENT_BUDGET      seconds one agent test may take, retries included (default 300)
 #   AGENT_ATTEMPTS    runs of an agent when the model does not make the call (default 3)

@@ -137,9 +137,11 @@ if has_step build; then
   run_step "cargo build" cargo build --workspace
 fi
 has_step python && run_step "SDK tests (Python openai/anthropic/agents, Node openai)" python_tests
-# A real coding-agent CLI, unchanged, completes a tool call on SmolLM2 (scripts/agent-tests.sh:
-# Codex here; Claude Code and opencode are opt-in, the 135M model does not make their calls).
-has_step agents && run_step "agent CLI (Codex, Responses API)" env AGENT_CLIS=codex bash scripts/agent-tests.sh
+# Real coding-agent CLIs, unchanged, on SmolLM2 (scripts/agent-tests.sh): Codex and opencode
+# complete a tool call; Claude Code answers a plain turn (its tool task is opt-in: the 135M
+# model copies Claude Code's date reminder instead of the call).
+has_step agents && run_step "agent CLIs (Codex, opencode, Claude Code)" \
+  env AGENT_CLIS=codex,opencode,claude_code_chat bash scripts/agent-tests.sh
 # 64 clients on 4 slots and a queue of 16 for a minute: only 200s and 503 + Retry-After, memory
 # flat, every slot free after, exit 0 on SIGTERM (docs/reliability.md has the 5-minute figures).
 has_step load && run_step "load (64 clients, 60 s)" "$ROOT/.venv/bin/python" scripts/load_test.py \

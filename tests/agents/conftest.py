@@ -219,11 +219,26 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(target: Target):
+def recorder(target: Target, request: pytest.FixtureRequest):
     rec = Recorder(target.root)
     rec.start()
     yield rec
     rec.stop()
+    dump_exchanges(rec, request.node.name)
+
+
+def dump_exchanges(rec: Recorder, test: str) -> None:
+    """With AGENT_DUMP_DIR set, keep each exchange of the test's last run (request body and
+    answer) as files, to read what the CLI sent and what the model said."""
+    root = os.environ.get("AGENT_DUMP_DIR")
+    if not root:
+        return
+    out = Path(root) / test
+    out.mkdir(parents=True, exist_ok=True)
+    for i, e in enumerate(rec.exchanges):
+        stem = out / f"{i:02d}-{e.method}-{e.route.strip('/').replace('/', '_') or 'root'}"
+        stem.with_suffix(".request.json").write_text(json.dumps(e.body, indent=1))
+        stem.with_suffix(".response.txt").write_bytes(e.response)
 
 
 # --- running a CLI ---------------------------------------------------------------------------
@@ -300,16 +315,23 @@ class Run:
 
 
 def run_cli(
-    argv: list[str], sandbox: Sandbox, env: dict[str, str], recorder: Recorder, timeout: float
+    argv: list[str],
+    sandbox: Sandbox,
+    env: dict[str, str],
+    recorder: Recorder,
+    timeout: float,
+    stdin: str | None = None,
 ) -> Run:
-    """Run a CLI to completion in its own process group; kill the whole group on timeout."""
+    """Run a CLI to completion in its own process group; kill the whole group on timeout.
+    `stdin`, when given, is written to the CLI's standard input (else it reads /dev/null)."""
     t0 = time.time()
     proc = subprocess.Popen(
-        argv, cwd=sandbox.work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        argv, cwd=sandbox.work, env=env,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(input=stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         out, err = proc.communicate()

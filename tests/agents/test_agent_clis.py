@@ -16,8 +16,10 @@ once the model opens `<tool_call>` a lazy grammar makes the call valid. A test p
     every request with 200, and got the tool result back in a later request.
 
 The CLIs send no temperature; scripts/agent-tests.sh starts the server with `--temp 0`, so the
-model's answer to a given request is repeatable. Codex's is the call (the test command runs it);
-Claude Code's and opencode's are not, with SmolLM2, greedy or sampled (opt-in tests). When a run
+model's answer to a given request is repeatable. Codex's and opencode's is the call (the test
+command runs them). Claude Code's is not: it puts a date reminder before the prompt, and the 135M
+model copies that instead (its tool task is opt-in; the test command runs its plain-answer test,
+test_claude_code_chat, instead). When a run
 ends cleanly but the model called no tool (or another command), the run is repeated in a fresh
 dir, up to AGENT_ATTEMPTS times (default 3) within AGENT_BUDGET seconds per test (default 300).
 Anything else (a CLI error, a non-200 answer, a call that did not reach the shell, a timeout)
@@ -115,7 +117,7 @@ def sandboxes(tmp_path: Path):
 # --- Claude Code -----------------------------------------------------------------------------
 
 
-def test_claude_code(target: Target, recorder: Recorder, sandboxes) -> None:
+def test_claude_code_tool_call(target: Target, recorder: Recorder, sandboxes) -> None:
     claude = cli_path("claude")
 
     def attempt(sb: Sandbox, timeout: float) -> None:
@@ -194,6 +196,74 @@ def test_claude_code(target: Target, recorder: Recorder, sandboxes) -> None:
     retry(attempt, sandboxes)
 
 
+def sse_events(raw: bytes) -> list[dict]:
+    """The JSON `data:` payloads of a recorded server-sent-event stream."""
+    return [
+        json.loads(line[5:])
+        for line in raw.decode("utf-8", "replace").splitlines()
+        if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]")
+    ]
+
+
+def test_claude_code_chat(target: Target, recorder: Recorder, sandbox: Sandbox) -> None:
+    """A plain answer, no tool: what Claude Code shows is exactly what the server streamed.
+
+    Runs in the test command, unlike the tool task above: SmolLM2 cannot make Claude Code's
+    call (it copies the date reminder Claude Code puts before every first user message), but
+    this still drives the real client through Paddock's Anthropic API end to end: its request
+    shapes (`?beta=true`, system blocks, adaptive thinking, context_management, cache_control,
+    tools) are accepted, and its stream parser, stop reason and usage accounting read
+    Paddock's events as they read Anthropic's."""
+    claude = cli_path("claude")
+    env = sandbox.env(
+        ANTHROPIC_BASE_URL=recorder.url,
+        ANTHROPIC_AUTH_TOKEN=target.api_key,
+        ANTHROPIC_MODEL=target.model,
+        ANTHROPIC_SMALL_FAST_MODEL=target.model,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL=target.model,
+        CLAUDE_CONFIG_DIR=str(sandbox.home / ".claude"),
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_MAX_OUTPUT_TOKENS="400",
+    )
+    argv = [
+        str(claude), "-p", "--output-format", "json", "--no-session-persistence",
+        "--tools=Bash,Write", "--system-prompt", "You are a helpful assistant.",
+        "Say hello in one short sentence.",
+    ]
+    run = run_cli(argv, sandbox, env, recorder, budget())
+    assert run.returncode == 0, f"claude exited {run.returncode}\n{run.tails()}"
+    result = run.events()[-1]
+    assert result.get("type") == "result" and result.get("subtype") == "success", run.tails()
+    assert not result.get("is_error"), f"Claude Code reported an error: {result.get('result')!r}"
+    assert result.get("stop_reason") == "end_turn"
+    calls = check_server_saw(recorder, "/v1/messages", ("/v1/chat/completions", "/v1/responses"))
+    assert len(calls) == 1, recorder.summary()
+    call = calls[0]
+    assert "beta=true" in call.path and call.body.get("stream") is True
+    assert [t["name"] for t in call.body["tools"]] == ["Bash", "Write"]
+    assert any("You are a helpful assistant." in b.get("text", "") for b in call.body["system"])
+    events = sse_events(call.response)
+    streamed = "".join(
+        e["delta"].get("text", "")
+        for e in events
+        if e.get("type") == "content_block_delta" and e["delta"].get("type") == "text_delta"
+    )
+    assert streamed.strip(), f"the server streamed no text: {events[:5]}"
+    assert result["result"] == streamed, (result["result"], streamed)
+    # Claude Code's usage is the sum of what message_start and message_delta reported.
+    start = next(e for e in events if e.get("type") == "message_start")["message"]["usage"]
+    end = next(e for e in events if e.get("type") == "message_delta")["usage"]
+    assert result["usage"]["output_tokens"] == end["output_tokens"] > 0
+    assert (
+        result["usage"]["input_tokens"] + result["usage"]["cache_read_input_tokens"]
+        == start["input_tokens"] + start.get("cache_read_input_tokens", 0)
+        > 500  # Claude Code's tool schemas alone are longer than that
+    ), (result["usage"], start)
+
+
 # --- Codex CLI -------------------------------------------------------------------------------
 
 CODEX_CONFIG = """\
@@ -225,7 +295,7 @@ exporter = "none"
 """
 
 
-def test_codex(target: Target, recorder: Recorder, sandboxes) -> None:
+def test_codex_tool_call(target: Target, recorder: Recorder, sandboxes) -> None:
     codex = cli_path("codex")
 
     def attempt(sb: Sandbox, timeout: float) -> None:
@@ -278,7 +348,7 @@ def test_codex(target: Target, recorder: Recorder, sandboxes) -> None:
 # --- opencode --------------------------------------------------------------------------------
 
 
-def test_opencode(target: Target, recorder: Recorder, sandboxes) -> None:
+def test_opencode_tool_call(target: Target, recorder: Recorder, sandboxes) -> None:
     opencode = cli_path("opencode")
 
     def attempt(sb: Sandbox, timeout: float) -> None:
@@ -290,8 +360,10 @@ def test_opencode(target: Target, recorder: Recorder, sandboxes) -> None:
             "share": "disabled",
             "model": model,
             "small_model": model,
-            # only `echo …` may run; nothing else is needed
-            "permission": {"bash": {"echo *": "allow", "*": "deny"}, "edit": "deny", "webfetch": "deny"},
+            # Only `echo …` may run. opencode takes the last rule that matches, and drops a tool
+            # from the request whose last rule is "*": "deny", so the catch-all comes first.
+            # (The edit tools are dropped on purpose: the shell's `>` is all the task needs.)
+            "permission": {"bash": {"*": "deny", "echo *": "allow"}, "edit": "deny", "webfetch": "deny"},
             # opencode's own system prompt (~7k tokens) drowns a 135M model: its agent config
             # takes a one-line one; tools and request shapes stay as they are.
             "agent": {"build": {"prompt": "You run the user's shell commands by calling the bash tool."}},
@@ -321,11 +393,10 @@ def test_opencode(target: Target, recorder: Recorder, sandboxes) -> None:
             OPENCODE_DISABLE_SHARE="1",
             OPENCODE_DISABLE_CLAUDE_CODE="1",
         )
-        argv = [
-            str(opencode), "run", "--pure", "--format", "json", "-m", model,
-            copy_prompt("bash", {"command": COMMAND}),
-        ]
-        run = run_cli(argv, sb, env, recorder, timeout)
+        argv = [str(opencode), "run", "--pure", "--format", "json", "-m", model]
+        # The prompt goes in on stdin: `opencode run` wraps a message argument that holds a
+        # space in quotes and escapes its quotes, which would garble the JSON to copy.
+        run = run_cli(argv, sb, env, recorder, timeout, stdin=copy_prompt("bash", {"command": COMMAND}))
         assert run.returncode == 0, f"opencode exited {run.returncode}\n{run.tails()}"
         events = run.events()
         errors = [e for e in events if e.get("type") == "error"]
