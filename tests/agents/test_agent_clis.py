@@ -117,24 +117,30 @@ def sandboxes(tmp_path: Path):
 # --- Claude Code -----------------------------------------------------------------------------
 
 
+def claude_env(target: Target, recorder: Recorder, sb: Sandbox, max_output_tokens: int) -> dict:
+    """Claude Code pointed at the server through the recorder, every model role on the served
+    model, nothing sent elsewhere."""
+    return sb.env(
+        ANTHROPIC_BASE_URL=recorder.url,
+        ANTHROPIC_AUTH_TOKEN=target.api_key,
+        ANTHROPIC_MODEL=target.model,
+        ANTHROPIC_SMALL_FAST_MODEL=target.model,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL=target.model,
+        CLAUDE_CONFIG_DIR=str(sb.home / ".claude"),
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_MAX_OUTPUT_TOKENS=str(max_output_tokens),
+    )
+
+
 def test_claude_code_tool_call(target: Target, recorder: Recorder, sandboxes) -> None:
     claude = cli_path("claude")
 
     def attempt(sb: Sandbox, timeout: float) -> None:
         recorder.reset()
-        env = sb.env(
-            ANTHROPIC_BASE_URL=recorder.url,
-            ANTHROPIC_AUTH_TOKEN=target.api_key,
-            ANTHROPIC_MODEL=target.model,
-            ANTHROPIC_SMALL_FAST_MODEL=target.model,
-            ANTHROPIC_DEFAULT_HAIKU_MODEL=target.model,
-            CLAUDE_CONFIG_DIR=str(sb.home / ".claude"),
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-            DISABLE_TELEMETRY="1",
-            DISABLE_ERROR_REPORTING="1",
-            DISABLE_AUTOUPDATER="1",
-            CLAUDE_CODE_MAX_OUTPUT_TOKENS="160",  # bounds a rambling tiny model
-        )
+        env = claude_env(target, recorder, sb, max_output_tokens=160)  # bounds a rambling model
         argv = [
             str(claude), "-p", "--output-format", "stream-json", "--verbose",
             "--no-session-persistence",
@@ -215,19 +221,7 @@ def test_claude_code_chat(target: Target, recorder: Recorder, sandbox: Sandbox) 
     tools) are accepted, and its stream parser, stop reason and usage accounting read
     Paddock's events as they read Anthropic's."""
     claude = cli_path("claude")
-    env = sandbox.env(
-        ANTHROPIC_BASE_URL=recorder.url,
-        ANTHROPIC_AUTH_TOKEN=target.api_key,
-        ANTHROPIC_MODEL=target.model,
-        ANTHROPIC_SMALL_FAST_MODEL=target.model,
-        ANTHROPIC_DEFAULT_HAIKU_MODEL=target.model,
-        CLAUDE_CONFIG_DIR=str(sandbox.home / ".claude"),
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        DISABLE_TELEMETRY="1",
-        DISABLE_ERROR_REPORTING="1",
-        DISABLE_AUTOUPDATER="1",
-        CLAUDE_CODE_MAX_OUTPUT_TOKENS="400",
-    )
+    env = claude_env(target, recorder, sandbox, max_output_tokens=400)
     argv = [
         str(claude), "-p", "--output-format", "json", "--no-session-persistence",
         "--tools=Bash,Write", "--system-prompt", "You are a helpful assistant.",
