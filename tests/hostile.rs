@@ -738,3 +738,58 @@ async fn a_missing_or_wrong_key_is_a_401_in_each_apis_shape() {
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+#[tokio::test]
+async fn guessing_keys_locks_the_address_out_in_each_apis_shape() {
+    let sandbox = Sandbox::new("lockout");
+    let server = start(&sandbox, Some("s3cret"));
+    let client = reqwest::Client::new();
+    let models = |key: &str| client.get(server.url("/v1/models")).bearer_auth(key).send();
+    // Requests without a key, and one stale key sent again and again (an agent whose key was
+    // changed), are not guesses: they never lock the machine out.
+    for _ in 0..20 {
+        let resp = client.get(server.url("/v1/models")).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(models("the old key").await.unwrap().status(), 401);
+    }
+    for i in 2..10 {
+        let resp = models(&format!("guess-{i}")).await.unwrap();
+        assert_eq!(resp.status(), 401, "guess {i}");
+    }
+    let tenth = models("guess-10").await.unwrap();
+    assert_eq!(tenth.status(), 429);
+    assert_eq!(tenth.headers()["retry-after"], "60");
+    let err: Value = tenth.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "too_many_wrong_keys");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("try again in 60 s"));
+    // Locked out: the right key is refused too, so guessing on learns nothing; the Anthropic
+    // API says so in its own shape.
+    let c = Case {
+        name: "locked out",
+        method: "POST",
+        path: MESSAGES.into(),
+        headers: vec![
+            ("x-api-key", "s3cret".into()),
+            ("content-type", "application/json".into()),
+        ],
+        body: anthropic_with(json!({})).to_string().into_bytes(),
+        status: 429..=429,
+        shape: Shape::Anthropic,
+        hint: "too many wrong API keys",
+    };
+    check(&server, &c).await.unwrap();
+    let right = models("s3cret").await.unwrap();
+    assert_eq!(right.status(), 429);
+    let retry: u64 = right.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // /health stays public, and the server goes on serving.
+    let health = client.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

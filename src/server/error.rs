@@ -19,7 +19,7 @@ pub struct ApiError {
     pub kind: &'static str,
     pub param: Option<String>,
     pub code: Option<&'static str>,
-    /// Seconds for `Retry-After` on 503.
+    /// Seconds for `Retry-After` on 503 and 429.
     pub retry_after: Option<u32>,
     /// `(n_prompt_tokens, n_ctx)` for context overflow, as llama-server reports them.
     pub context: Option<(u32, u32)>,
@@ -65,6 +65,20 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",
                 "missing or incorrect API key: send it as `Authorization: Bearer KEY` or `X-Api-Key: KEY`",
+            )
+        }
+    }
+
+    /// Too many wrong API keys from this address (see `lockout`): 429 until `wait` is over.
+    pub fn locked_out(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u32;
+        Self {
+            code: Some("too_many_wrong_keys"),
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("too many wrong API keys from this address: try again in {secs} s"),
             )
         }
     }

@@ -5,13 +5,17 @@
 //! sites listed in `cors_origins`, with CORS headers. Clients that are not browsers send no
 //! Origin and pass.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::lockout;
 use super::state::AppState;
 
 /// Routes anyone may call: health checks from load balancers and service managers, and the
@@ -58,8 +62,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         _ => None,
     };
     if let Some(expected) = &state.api_key {
-        if !is_public(req.uri().path()) && !key_matches(&req, expected) {
-            return ApiError::unauthorized().into_response();
+        if !is_public(req.uri().path()) {
+            if let Err(refused) = check_key(&state, &req, expected) {
+                return refused.into_response();
+            }
         }
     }
     let mut response = next.run(req).await;
@@ -168,18 +174,52 @@ fn same_origin(req: &Request) -> bool {
     matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
 }
 
-fn key_matches(req: &Request, expected: &str) -> bool {
+/// The key check, with the lock-out of addresses that guess (`lockout`): a locked-out address
+/// is refused before its key is looked at, so guessing on during the lock-out learns nothing.
+fn check_key(state: &AppState, req: &Request, expected: &str) -> Result<(), ApiError> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let now = Instant::now();
+    if let Some(wait) = peer.and_then(|ip| state.key_failures.locked(ip, now)) {
+        return Err(ApiError::locked_out(wait));
+    }
+    let given = given_keys(req);
+    if given.iter().any(|key| key_matches(key, expected)) {
+        if let Some(ip) = peer {
+            state.key_failures.succeeded(ip);
+        }
+        return Ok(());
+    }
+    if let (Some(ip), Some(key)) = (peer, given.first()) {
+        if let Some(lock) = state.key_failures.failed(ip, key, now) {
+            tracing::warn!(
+                client = %ip,
+                seconds = lock.as_secs(),
+                "{} different wrong API keys within a minute: this address is locked out",
+                lockout::MAX_FAILURES
+            );
+            return Err(ApiError::locked_out(lock));
+        }
+    }
+    Err(ApiError::unauthorized())
+}
+
+/// The keys a request sends: `Authorization: Bearer KEY` and `X-Api-Key: KEY`.
+fn given_keys(req: &Request) -> Vec<&str> {
     let headers = req.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let x_api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    // Constant-time compare, so response timing does not leak how much of a guess was right.
-    [bearer, x_api_key]
-        .into_iter()
-        .flatten()
-        .any(|given| bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes())))
+    [bearer, x_api_key].into_iter().flatten().collect()
+}
+
+/// Constant-time compare, so response timing does not leak how much of a guess was right.
+fn key_matches(given: &str, expected: &str) -> bool {
+    bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Host header is a loopback name or address (requests without one come from HTTP/1.0 tools).
@@ -283,15 +323,11 @@ mod tests {
                 .body(Default::default())
                 .unwrap()
         };
-        assert!(key_matches(
-            &req("authorization", "Bearer s3cret"),
-            "s3cret"
-        ));
-        assert!(key_matches(&req("x-api-key", "s3cret"), "s3cret"));
-        assert!(!key_matches(
-            &req("authorization", "Bearer s3cre"),
-            "s3cret"
-        ));
-        assert!(!key_matches(&req("authorization", "s3cret"), "s3cret"));
+        let matches = |req: Request| given_keys(&req).iter().any(|k| key_matches(k, "s3cret"));
+        assert!(matches(req("authorization", "Bearer s3cret")));
+        assert!(matches(req("x-api-key", "s3cret")));
+        assert!(!matches(req("authorization", "Bearer s3cre")));
+        assert!(!matches(req("authorization", "s3cret")));
+        assert!(given_keys(&req("authorization", "Basic czNjcmV0")).is_empty());
     }
 }

@@ -9,16 +9,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::Router;
+use axum::{Extension, Router};
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::time::Sleep;
+use tower::Layer as _;
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish.
 pub async fn serve(
@@ -34,9 +35,9 @@ pub async fn serve(
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait for connections to close
                     // rather than spin (as axum::serve does).
@@ -48,10 +49,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true); // SSE tokens go out one small write at a time
+                                          // The client's address, for handlers (`ConnectInfo`): the key lock-out counts by it.
+        let app = Extension(ConnectInfo(peer)).layer(app.clone());
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(read_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

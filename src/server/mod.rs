@@ -10,6 +10,7 @@ mod ids;
 mod json;
 mod listen;
 mod llama;
+mod lockout;
 pub mod openai;
 mod responses;
 mod sse;

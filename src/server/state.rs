@@ -7,6 +7,7 @@ use crate::router::{LoadedModel, ModelRouter};
 
 use super::admin::Admin;
 use super::error::ApiError;
+use super::lockout::KeyFailures;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct AppState {
     /// Other sites whose pages may call the model APIs (`[server] cors_origins`); never the
     /// admin API.
     pub cors_origins: Arc<[String]>,
+    /// Wrong API keys by client address, to lock out guessers.
+    pub key_failures: Arc<KeyFailures>,
     templates: Arc<Mutex<HashMap<String, Arc<ChatTemplate>>>>,
     /// What the admin API needs beyond the router (library, settings file, login item);
     /// none in bare test servers.
@@ -34,6 +37,7 @@ impl AppState {
             api_key: api_key.map(Into::into),
             loopback_only,
             cors_origins: Arc::new([]),
+            key_failures: Arc::default(),
             templates: Arc::default(),
             admin: None,
             stopping: CancellationToken::new(),
