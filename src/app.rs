@@ -103,7 +103,11 @@ impl App {
         .with_admin(admin);
         let app = server::router(state.clone(), settings.max_body_bytes);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(server::serve(listener, app, settings.read_timeout, async {
+        let limits = server::Limits {
+            read_timeout: settings.read_timeout,
+            max_connections: server::max_connections(settings.max_connections),
+        };
+        let server = tokio::spawn(server::serve(listener, app, limits, async {
             let _ = stopped.await;
         }));
         tracing::info!(%addr, "listening");

@@ -89,6 +89,32 @@ async fn slow_headers_and_idle_connections_are_closed_and_the_server_keeps_servi
 }
 
 #[tokio::test]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let server = TestServer::start(common::settings(|raw| raw.server.max_connections = Some(2)));
+    // Two clients that connect and say nothing take both connections (the server would close
+    // them only after the default 30 s read timeout).
+    let first = connect(&server).await;
+    let second = connect(&server).await;
+    let client = reqwest::Client::new();
+    let third = tokio::spawn(client.get(server.url("/health")).send());
+    // Not a timing assertion: without the limit /health answers in milliseconds.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served past the limit"
+    );
+    drop(first);
+    let answer = tokio::time::timeout(Duration::from_secs(60), third)
+        .await
+        .expect("served once a connection closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    drop(second);
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
 async fn a_body_that_arrives_too_slowly_is_a_408_in_openai_shape() {
     let server = server_with_read_timeout();
     let body = serde_json::to_vec(&chat("Hi", 3)).unwrap();

@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's headers, and again its body (default 30).
     #[arg(long = "timeout", alias = "read-timeout")]
     pub read_timeout_secs: Option<u64>,
+    /// Most client connections open at once; more wait until one closes (default 1024).
+    #[arg(long)]
+    pub max_connections: Option<u32>,
     /// Most requests waiting for a slot before new ones get 503.
     #[arg(long)]
     pub max_queue: Option<usize>,
@@ -149,6 +152,7 @@ impl ServeArgs {
                 max_body_mib: None,
                 shutdown_grace_secs: None,
                 read_timeout_secs: self.read_timeout_secs,
+                max_connections: self.max_connections,
                 cors_origins: None,
                 idle_unload_secs: self.idle_unload_secs,
                 memory_limit_mib: self.memory_limit_mib,

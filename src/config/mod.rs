@@ -38,6 +38,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// How long a client may take to send a request's headers, and then its body.
     pub read_timeout: std::time::Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
     /// Unload the model after this long without requests.
     pub idle_unload: Option<std::time::Duration>,
     /// Keep the model loaded: never unloaded when idle or to make room for another.
@@ -169,6 +171,7 @@ impl Settings {
             read_timeout: std::time::Duration::from_secs(
                 raw.server.read_timeout_secs.unwrap_or(30).max(1),
             ),
+            max_connections: raw.server.max_connections.unwrap_or(1024).max(1) as usize,
             idle_unload: own
                 .idle_unload_secs
                 .or(raw.server.idle_unload_secs)

@@ -1,12 +1,15 @@
 //! The accept loop. axum's own `serve` sets no read timeouts, so a client could hold a
 //! connection and a task for ever by sending its headers or body a byte at a time (slowloris);
 //! this one gives every request `read_timeout` for its headers and again for its body, and
-//! closes keep-alive connections idle that long.
+//! closes keep-alive connections idle that long. It also keeps at most `max_connections` open:
+//! past that, new ones wait in the OS's queue until one closes, so a flood of connections
+//! cannot take the file descriptors that model files, downloads and logs need.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
@@ -18,23 +21,45 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tower::Layer as _;
+
+/// What the accept loop allows each client.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// For a request's headers, and again for its body; idle keep-alive connections close.
+    pub read_timeout: Duration,
+    pub max_connections: usize,
+}
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    read_timeout: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.layer(axum::middleware::from_fn_with_state(
-        read_timeout,
+        limits.read_timeout,
         body_deadline,
     ));
     let connections = GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let mut warned: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        if open.available_permits() == 0 && warned.is_none_or(|t| t.elapsed() > WARN_EVERY) {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "every connection is in use: new ones wait until one closes"
+            );
+            warned = Some(Instant::now());
+        }
+        let slot = tokio::select! {
+            slot = Arc::clone(&open).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -53,19 +78,23 @@ pub async fn serve(
         let app = Extension(ConnectInfo(peer)).layer(app.clone());
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(read_timeout)
+            .header_read_timeout(limits.read_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
     connections.shutdown().await;
     Ok(())
 }
+
+/// How often a server that stays at its connection limit says so.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The body must arrive within `timeout` of the headers, whatever its pace.
 async fn body_deadline(

@@ -5,6 +5,7 @@
 pub mod admin;
 mod anthropic;
 mod error;
+mod fd_limit;
 mod guard;
 mod ids;
 mod json;
@@ -29,7 +30,8 @@ pub use admin::{
     LoadedStatus, Measured, ModelStatus, ServerState, Status,
 };
 pub use error::ApiError;
-pub use listen::serve;
+pub use fd_limit::max_connections;
+pub use listen::{serve, Limits};
 pub use state::AppState;
 
 /// The whole application; tests drive it directly or serve it on port 0.
