@@ -106,6 +106,7 @@ impl App {
         let limits = server::Limits {
             read_timeout: settings.read_timeout,
             max_connections: server::max_connections(settings.max_connections),
+            max_connections_per_client: settings.max_connections_per_client,
         };
         let server = tokio::spawn(server::serve(listener, app, limits, async {
             let _ = stopped.await;

@@ -115,6 +115,64 @@ async fn connections_past_the_limit_wait_until_one_closes() {
 }
 
 #[tokio::test]
+async fn a_client_past_its_share_of_connections_gets_429_and_others_are_served() {
+    let server = TestServer::start(common::settings(|raw| {
+        raw.server.max_connections_per_client = Some(2)
+    }));
+    // 127.0.0.1 holds its two connections, saying nothing.
+    let first = connect(&server).await;
+    let _second = connect(&server).await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let (one, two) = (from([127, 0, 0, 1]), from([127, 0, 0, 2]));
+    let refused = one.get(server.url("/v1/models")).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let err: Value = refused.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "too_many_connections", "{err}");
+    // In Anthropic's shape on its API.
+    let refused = one
+        .post(server.url("/v1/messages"))
+        .json(&json!({"model": SMOLLM2_ID, "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let err: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (err["type"].as_str(), err["error"]["type"].as_str()),
+        (Some("error"), Some("rate_limit_error")),
+        "{err}"
+    );
+    // Another address is served meanwhile.
+    let other = two.get(server.url("/v1/models")).send().await.unwrap();
+    assert_eq!(other.status(), 200);
+    // Once one of 127.0.0.1's connections closes, it is served again.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = one
+            .get(server.url("/v1/models"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} after the connection closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_body_that_arrives_too_slowly_is_a_408_in_openai_shape() {
     let server = server_with_read_timeout();
     let body = serde_json::to_vec(&chat("Hi", 3)).unwrap();

@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// Most client connections open at once; more wait until one closes (default 1024).
     #[arg(long)]
     pub max_connections: Option<u32>,
+    /// Of those, most one client address may hold; more from it get 429 (default 256).
+    #[arg(long)]
+    pub max_connections_per_client: Option<u32>,
     /// Most requests waiting for a slot before new ones get 503.
     #[arg(long)]
     pub max_queue: Option<usize>,
@@ -153,6 +156,7 @@ impl ServeArgs {
                 shutdown_grace_secs: None,
                 read_timeout_secs: self.read_timeout_secs,
                 max_connections: self.max_connections,
+                max_connections_per_client: self.max_connections_per_client,
                 cors_origins: None,
                 idle_unload_secs: self.idle_unload_secs,
                 memory_limit_mib: self.memory_limit_mib,

@@ -40,6 +40,8 @@ pub struct Settings {
     pub read_timeout: std::time::Duration,
     /// Most client connections open at once.
     pub max_connections: usize,
+    /// Of those, most one client address may hold.
+    pub max_connections_per_client: usize,
     /// Unload the model after this long without requests.
     pub idle_unload: Option<std::time::Duration>,
     /// Keep the model loaded: never unloaded when idle or to make room for another.
@@ -172,6 +174,8 @@ impl Settings {
                 raw.server.read_timeout_secs.unwrap_or(30).max(1),
             ),
             max_connections: raw.server.max_connections.unwrap_or(1024).max(1) as usize,
+            max_connections_per_client: raw.server.max_connections_per_client.unwrap_or(256).max(1)
+                as usize,
             idle_unload: own
                 .idle_unload_secs
                 .or(raw.server.idle_unload_secs)

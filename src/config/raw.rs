@@ -59,6 +59,8 @@ pub struct RawServer {
     pub read_timeout_secs: Option<u64>,
     /// Most client connections open at once; more wait (in the OS's queue) until one closes.
     pub max_connections: Option<u32>,
+    /// Of those, most one client address may hold; more from it are answered 429.
+    pub max_connections_per_client: Option<u32>,
     /// Unload a model after this many seconds without requests (0 or unset: never); a
     /// `[models."<id>"]` table may set its own.
     pub idle_unload_secs: Option<u64>,
@@ -121,7 +123,7 @@ macro_rules! merge_fields {
 
 impl RawSettings {
     pub fn merge(mut self, over: RawSettings) -> RawSettings {
-        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, max_connections, idle_unload_secs, memory_limit_mib, cors_origins, rpc);
+        merge_fields!(self.server, over.server; host, port, api_key, allow_lan_without_key, max_body_mib, shutdown_grace_secs, read_timeout_secs, max_connections, max_connections_per_client, idle_unload_secs, memory_limit_mib, cors_origins, rpc);
         merge_fields!(self.model, over.model; path, alias);
         self.engine = self.engine.merge(over.engine);
         for (id, model) in over.models {

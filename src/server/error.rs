@@ -83,6 +83,22 @@ impl ApiError {
         }
     }
 
+    /// The client holds all the connections it may (`max_connections_per_client`).
+    pub fn too_many_connections(max: usize) -> Self {
+        Self {
+            code: Some("too_many_connections"),
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!(
+                    "this address has {max} connections open, the most one client may: \
+                     reuse or close them"
+                ),
+            )
+        }
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "invalid_request_error", message)
     }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::listen::ClientOverLimit;
 use super::lockout;
 use super::state::AppState;
 
@@ -25,6 +26,9 @@ fn is_public(path: &str) -> bool {
 }
 
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(ClientOverLimit(Some(max))) = req.extensions().get() {
+        return ApiError::too_many_connections(*max).into_response();
+    }
     if state.loopback_only && !host_is_loopback(&req) {
         return ApiError::forbidden("this server only answers requests addressed to localhost")
             .into_response();

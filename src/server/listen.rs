@@ -3,11 +3,14 @@
 //! this one gives every request `read_timeout` for its headers and again for its body, and
 //! closes keep-alive connections idle that long. It also keeps at most `max_connections` open:
 //! past that, new ones wait in the OS's queue until one closes, so a flood of connections
-//! cannot take the file descriptors that model files, downloads and logs need.
+//! cannot take the file descriptors that model files, downloads and logs need. One client
+//! address may hold `max_connections_per_client` of them; more from it are answered 429.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,56 @@ pub struct Limits {
     /// For a request's headers, and again for its body; idle keep-alive connections close.
     pub read_timeout: Duration,
     pub max_connections: usize,
+    /// Of those, how many one client address may hold.
+    pub max_connections_per_client: usize,
+}
+
+/// On every request of a connection past its client's share: `Some(the share)`. The guard
+/// answers those with 429.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOverLimit(pub Option<usize>);
+
+/// Open connections by client address.
+#[derive(Default)]
+struct PerClient(Mutex<HashMap<IpAddr, usize>>);
+
+/// One open connection of `ip`, given back when dropped.
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl PerClient {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut open = self.open();
+        let n = open.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            clients: Arc::clone(self),
+            ip,
+        })
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.clients.open();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish.
@@ -46,7 +99,9 @@ pub async fn serve(
     ));
     let connections = GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    let clients = Arc::new(PerClient::default());
     let mut warned: Option<Instant> = None;
+    let mut warned_client: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         if open.available_permits() == 0 && warned.is_none_or(|t| t.elapsed() > WARN_EVERY) {
@@ -73,19 +128,36 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true); // SSE tokens go out one small write at a time
-                                          // The client's address, for handlers (`ConnectInfo`): the key lock-out counts by it.
-        let app = Extension(ConnectInfo(peer)).layer(app.clone());
+        // SSE tokens go out one small write at a time.
+        let _ = stream.set_nodelay(true);
+        // Past its client's share the connection still gets an answer, the guard's 429 in the
+        // API's shape, and is closed after it.
+        let client = clients.take(peer.ip(), limits.max_connections_per_client);
+        if client.is_none() && warned_client.is_none_or(|t| t.elapsed() > WARN_EVERY) {
+            tracing::warn!(
+                client = %peer.ip(),
+                max_connections_per_client = limits.max_connections_per_client,
+                "a client has all the connections it may open: more from it get 429"
+            );
+            warned_client = Some(Instant::now());
+        }
+        let over = client
+            .is_none()
+            .then_some(limits.max_connections_per_client);
+        // The client's address for handlers (`ConnectInfo`: the key lock-out counts by it).
+        let app =
+            Extension(ClientOverLimit(over)).layer(Extension(ConnectInfo(peer)).layer(app.clone()));
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.read_timeout)
+            .keep_alive(over.is_none())
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(slot);
+            drop((slot, client));
         });
     }
     drop(listener);

@@ -31,7 +31,7 @@ pub use admin::{
 };
 pub use error::ApiError;
 pub use fd_limit::max_connections;
-pub use listen::{serve, Limits};
+pub use listen::{serve, ClientOverLimit, Limits};
 pub use state::AppState;
 
 /// The whole application; tests drive it directly or serve it on port 0.
