@@ -100,16 +100,14 @@ pub async fn serve(
     let connections = GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let clients = Arc::new(PerClient::default());
-    let mut warned: Option<Instant> = None;
-    let mut warned_client: Option<Instant> = None;
+    let (mut full, mut client_full) = (Throttled::default(), Throttled::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        if open.available_permits() == 0 && warned.is_none_or(|t| t.elapsed() > WARN_EVERY) {
+        if open.available_permits() == 0 && full.due() {
             tracing::warn!(
                 max_connections = limits.max_connections,
                 "every connection is in use: new ones wait until one closes"
             );
-            warned = Some(Instant::now());
         }
         let slot = tokio::select! {
             slot = Arc::clone(&open).acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -133,13 +131,12 @@ pub async fn serve(
         // Past its client's share the connection still gets an answer, the guard's 429 in the
         // API's shape, and is closed after it.
         let client = clients.take(peer.ip(), limits.max_connections_per_client);
-        if client.is_none() && warned_client.is_none_or(|t| t.elapsed() > WARN_EVERY) {
+        if client.is_none() && client_full.due() {
             tracing::warn!(
                 client = %peer.ip(),
                 max_connections_per_client = limits.max_connections_per_client,
                 "a client has all the connections it may open: more from it get 429"
             );
-            warned_client = Some(Instant::now());
         }
         let over = client
             .is_none()
@@ -165,8 +162,20 @@ pub async fn serve(
     Ok(())
 }
 
-/// How often a server that stays at its connection limit says so.
-const WARN_EVERY: Duration = Duration::from_secs(60);
+/// A warning a server that stays at a connection limit gives once a minute, not per connection.
+#[derive(Default)]
+struct Throttled(Option<Instant>);
+
+impl Throttled {
+    /// True at most once a minute; then the minute starts again.
+    fn due(&mut self) -> bool {
+        let due = self.0.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
+        if due {
+            self.0 = Some(Instant::now());
+        }
+        due
+    }
+}
 
 /// The body must arrive within `timeout` of the headers, whatever its pace.
 async fn body_deadline(

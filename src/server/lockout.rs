@@ -77,10 +77,7 @@ impl KeyFailures {
 
     /// A right key from `addr`: its wrong ones are forgiven.
     pub fn succeeded(&self, addr: IpAddr) {
-        let mut records = self.records();
-        if !records.is_empty() {
-            records.remove(&addr);
-        }
+        self.records().remove(&addr);
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Record>> {
